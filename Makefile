@@ -1,0 +1,28 @@
+# `make demo` and `make test` build .venv on first use (Python 3.11, PyPI only).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[torch,plot,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sdekit demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q --runslow
+
+bench: $(STAMP)
+	$(BIN)/sdekit bench
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .hypothesis
