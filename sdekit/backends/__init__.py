@@ -1,0 +1,67 @@
+"""Backends: ``numpy`` (reference), ``numba`` (compiled CPU kernels), ``torch`` (CPU/CUDA).
+
+``select_backend("auto", sde, x0)`` picks torch when ``x0`` or the functions are
+torch, else numba when the functions compile with Numba, else numpy.
+"""
+
+from __future__ import annotations
+
+from ..errors import BackendError
+
+BACKENDS = ("auto", "numpy", "numba", "torch")
+
+
+def _is_torch(obj) -> bool:
+    mod = type(obj).__module__ or ""
+    return mod.startswith("torch")
+
+
+def uses_torch(sde, x0) -> bool:
+    """True when x0 is a tensor or the problem's functions are torch modules."""
+    if _is_torch(x0):
+        return True
+    source = getattr(sde, "source", None)
+    candidates = [sde.drift, sde.diffusion, source]
+    try:
+        import torch
+    except ImportError:
+        return False
+    return any(isinstance(c, torch.nn.Module) for c in candidates)
+
+
+def get_backend(name):
+    if name == "numpy":
+        from .numpy_backend import NumpyBackend
+
+        return NumpyBackend()
+    if name == "numba":
+        try:
+            from .numba_backend import NumbaBackend
+        except ImportError as e:
+            raise BackendError(f'backend="numba" is unavailable: {e}') from e
+        return NumbaBackend()
+    if name == "torch":
+        try:
+            from .torch_backend import TorchBackend
+        except ImportError as e:
+            raise BackendError(f'backend="torch" needs torch installed ({e}); pip install "sdekit[torch]"') from e
+        return TorchBackend()
+    raise BackendError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
+
+
+def select_backend(backend, sde, x0):
+    """Resolve ``backend`` for this problem (see the module docstring)."""
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        be = get_backend(backend)
+        be.check_problem(sde, x0) if hasattr(be, "check_problem") else None
+        return be
+    if uses_torch(sde, x0):
+        return get_backend("torch")
+    try:
+        from .numba_backend import NumbaBackend
+    except ImportError:
+        return get_backend("numpy")
+    nb = NumbaBackend()
+    return nb if nb.can_compile(sde) else get_backend("numpy")

@@ -1,0 +1,34 @@
+"""Command line: ``sdekit demo | bench | convergence``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="sdekit", description="Fast, verifiable SDE solvers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="solve GBM with every method; report orders, moments, timings")
+    demo.add_argument("--out", default="demo_out", help="directory for the Markdown report and plots")
+    demo.add_argument("--quick", action="store_true", help="fewer paths (for tests)")
+    bench = sub.add_parser("bench", help="run the CPU benchmark suite")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    conv = sub.add_parser("convergence", help="estimate a method's strong or weak order on a test problem")
+    conv.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(out=args.out, quick=args.quick)
+    if args.command == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(args.rest)
+    from .testing.cli import main as conv_main
+
+    return conv_main(args.rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The result of :func:`sdekit.solve`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+
+@dataclass
+class Solution:
+    """Saved states of a solve.
+
+    Attributes
+    ----------
+    ts : numpy.ndarray, shape (k,), float64
+        Saved times.
+    ys : array, shape (k, n, d)
+        States at ``ts`` for each of the n paths; a NumPy array, or a torch
+        tensor on the state's device for the torch backend.
+    stats : dict
+        ``n_steps`` (steps taken), ``nfe`` (drift + diffusion evaluations),
+        ``wall_time`` (seconds); adaptive methods add ``n_accepted`` and
+        ``n_rejected``; the Numba backend adds ``compile_time``.
+    method, backend : str
+    brownian : BrownianPath or None
+        The path that drove the solve (reuse it with ``brownian=``).
+
+    >>> import sdekit as sk
+    >>> sol = sk.solve(sk.ODE(lambda t, x: -x), 1.0, (0.0, 1.0), n_steps=8, save_at="steps")
+    >>> sol.ts.shape, sol.ys.shape, sol.stats["nfe"]
+    ((9,), (9, 1, 1), 8)
+    """
+
+    ts: np.ndarray
+    ys: Any
+    stats: dict = field(default_factory=dict)
+    method: str = ""
+    backend: str = ""
+    brownian: Optional[Any] = None
+
+    @property
+    def final(self):
+        """The last saved state, shape ``(n, d)``."""
+        return self.ys[-1]
+
+    def __repr__(self):
+        shape = tuple(self.ys.shape)
+        return (f"Solution(method={self.method!r}, backend={self.backend!r}, ts={self.ts.shape[0]} times, "
+                f"ys shape={shape}, stats={self.stats})")
