@@ -227,6 +227,11 @@ class BrownianPath:
         return j, p, False
 
     def _segment_start(self, j):
+        top = self._levels.get(0)
+        if top is not None and top[0] == j:
+            return top[2]
+        if top is not None and top[0] == j - 1:  # the previous segment's right end
+            return top[3]
         j0, w = self._seg_cache
         if j < j0:
             j0, w = 0, self._source.zeros()

@@ -1,0 +1,177 @@
+"""Properties of BrownianPath (DESIGN §2, properties 1-4).
+
+Tolerances: with N independent standard-normal samples, a sample mean has
+standard error 1/sqrt(N) and a sample variance of N(0, s2) has standard error
+s2 sqrt(2/N); we assert within 5 standard errors (false-failure rate < 1e-6 per
+assertion, with fixed seeds these are deterministic anyway).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import sdekit as sk
+from sdekit.brownian import LEVELS
+
+N = 20_000  # paths for the statistical tests
+
+
+@pytest.fixture(scope="module")
+def bm():
+    return sk.BrownianPath(N, 2, (0.0, 1.0), seed=11)
+
+
+def test_starts_at_zero_and_shapes(bm):
+    assert bm.value(0.0).shape == (N, 2)
+    assert np.all(bm.value(0.0) == 0.0)
+    assert bm.increment(0.2, 0.5).shape == (N, 2)
+
+
+def test_additivity_is_exact_to_rounding():
+    b = sk.BrownianPath(50, 3, (0.0, 2.0), seed=3)
+    a, m, c = 0.123, 0.777, 1.9
+    lhs = b.increment(a, m) + b.increment(m, c)
+    assert np.allclose(lhs, b.increment(a, c), rtol=0, atol=1e-13)
+
+
+def test_path_depends_only_on_seed_and_index():
+    big = sk.BrownianPath(1000, 2, (0.0, 1.0), seed=5)
+    small = sk.BrownianPath(10, 2, (0.0, 1.0), seed=5)
+    for t in (0.25, 0.3, 1.0):
+        assert np.array_equal(big.value(t)[:10], small.value(t))
+    block = sk.BrownianPath(10, 2, (0.0, 1.0), seed=5, path_offset=500)
+    assert np.array_equal(big.value(0.3)[500:510], block.value(0.3))
+    other = sk.BrownianPath(10, 2, (0.0, 1.0), seed=6)
+    assert not np.array_equal(other.value(0.3), small.value(0.3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=8), st.randoms(use_true_random=False))
+def test_query_order_independence(times, rnd):
+    fresh = sk.BrownianPath(4, 2, (0.0, 1.0), seed=9)
+    sorted_vals = {t: fresh.value(t) for t in sorted(times)}
+    shuffled = list(times)
+    rnd.shuffle(shuffled)
+    other = sk.BrownianPath(4, 2, (0.0, 1.0), seed=9)
+    for t in shuffled:
+        assert np.array_equal(other.value(t), sorted_vals[t])
+
+
+def test_resolution_consistency_in_solve():
+    # dX = dW: the state is W itself, so solves on n, 2n, 3n steps of one path must agree
+    # exactly at their shared times.
+    sde = sk.SDE(lambda t, x: 0.0 * x, lambda t, x: 1.0 + 0.0 * x, additive=True)
+    path = sk.BrownianPath(64, 1, (0.0, 1.0), seed=2)
+    sols = [sk.solve(sde, 0.0, (0.0, 1.0), n_steps=k, n_paths=64, brownian=path, save_at="steps",
+                     backend="numpy") for k in (8, 16, 24)]
+    coarse = sols[0].ys
+    assert np.allclose(sols[1].ys[::2], coarse, rtol=0, atol=1e-13)
+    assert np.allclose(sols[2].ys[::3], coarse, rtol=0, atol=1e-13)
+    assert np.allclose(coarse[-1], path.value(1.0), rtol=0, atol=1e-13)
+
+
+def test_seed_only_solves_refine_consistently():
+    # Without brownian=, n and 2n steps share the path (segments = odd part of n_steps).
+    sde = sk.SDE(lambda t, x: 0.0 * x, lambda t, x: 1.0 + 0.0 * x, additive=True)
+    a = sk.solve(sde, 0.0, (0.0, 1.0), n_steps=12, n_paths=16, seed=4, backend="numpy")
+    b = sk.solve(sde, 0.0, (0.0, 1.0), n_steps=48, n_paths=16, seed=4, backend="numpy")
+    assert np.allclose(a.ys[-1], b.ys[-1], rtol=0, atol=1e-13)
+
+
+def _check_standard_normal(z):
+    z = np.ravel(z)
+    n = z.size
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1) < 5 * np.sqrt(2 / n)
+    assert stats.kstest(z, "norm").pvalue > 1e-4
+
+
+def test_increments_on_a_dyadic_grid_are_iid_normal(bm):
+    ts = np.linspace(0.0, 1.0, 9)
+    inc = np.stack(list(bm.increments(ts)))  # (8, N, 2)
+    _check_standard_normal(inc / np.sqrt(1 / 8))
+    # Disjoint intervals and different components are uncorrelated.
+    flat = inc.reshape(8, -1)
+    corr = np.corrcoef(flat)
+    off = corr[~np.eye(8, dtype=bool)]
+    assert np.max(np.abs(off)) < 5 / np.sqrt(flat.shape[1])
+    assert abs(np.corrcoef(inc[3, :, 0], inc[3, :, 1])[0, 1]) < 5 / np.sqrt(N)
+
+
+def test_off_grid_law_and_covariance(bm):
+    # Times that are not dyadic: W(s), W(t) must have variances s, t and covariance min(s, t).
+    s, t = 0.3141592, 0.7182818
+    ws, wt = bm.value(s)[:, 0], bm.value(t)[:, 0]
+    _check_standard_normal(ws / np.sqrt(s))
+    _check_standard_normal((wt - ws) / np.sqrt(t - s))
+    cov = np.mean(ws * wt)
+    assert abs(cov - s) < 5 * np.sqrt((s * t + s * s) / N)  # Var(ws wt) = s t + s^2
+
+
+def test_bridge_inside_a_leaf_has_the_right_variance():
+    # A query strictly inside a leaf interval uses the leaf bridge: check its conditional variance.
+    b = sk.BrownianPath(N, 1, (0.0, 1.0), seed=21)
+    leaf = 2.0**-LEVELS
+    k = 12345
+    a, c = k * leaf, (k + 1) * leaf
+    t = a + 0.3 * leaf
+    resid = b.value(t) - (0.7 * b.value(a) + 0.3 * b.value(c))
+    expected_var = leaf * 0.3 * 0.7
+    _check_standard_normal(resid / np.sqrt(expected_var))
+
+
+def test_segments_give_the_same_law():
+    b = sk.BrownianPath(N, 1, (1.0, 3.0), seed=8, segments=5)
+    _check_standard_normal(b.value(3.0) / np.sqrt(2.0))
+    _check_standard_normal(b.increment(1.4, 2.2) / np.sqrt(0.8))
+    _check_standard_normal(b.increment(2.05, 2.1) / np.sqrt(0.05))
+
+
+def test_one_normal_per_step_on_an_aligned_grid():
+    b = sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3)
+    calls = []
+    inner = b._source.node
+    b._source.node = lambda u, n_comp=None: calls.append(u) or inner(u, n_comp)
+    n_steps = 3 * 16
+    for _ in b.increments(np.linspace(0.0, 1.0, n_steps + 1)):
+        pass
+    assert len(calls) == n_steps
+    assert len(set(calls)) == n_steps  # every node drawn once
+
+
+def test_aux_normals_are_independent_of_w():
+    b = sk.BrownianPath(N, 1, (0.0, 1.0), seed=1)
+    z = b.aux_normals(3, 0, dim=2)
+    assert z.shape == (N, 2)
+    _check_standard_normal(z)
+    assert abs(np.corrcoef(z[:, 0], b.value(1.0)[:, 0])[0, 1]) < 5 / np.sqrt(N)
+    assert not np.array_equal(b.aux_normals(3, 1, dim=2), z)
+
+
+def test_float32_dtype():
+    b = sk.BrownianPath(8, 2, (0.0, 1.0), seed=1, dtype="float32")
+    assert b.value(0.5).dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(n_paths=0), "n_paths"),
+    (dict(dim=-1), "dim"),
+    (dict(t_span=(1.0, 1.0)), "t_span"),
+    (dict(seed=-3), "seed"),
+    (dict(seed=1.5), "seed"),
+    (dict(dtype="int8"), "dtype"),
+    (dict(segments=0), "segments"),
+])
+def test_invalid_arguments(kwargs, word):
+    args = dict(n_paths=2, dim=1, t_span=(0.0, 1.0))
+    args.update(kwargs)
+    with pytest.raises(sk.errors.SDEKitError, match=word):
+        sk.BrownianPath(args.pop("n_paths"), args.pop("dim"), args.pop("t_span"), **args)
+
+
+def test_query_outside_span():
+    b = sk.BrownianPath(2, 1, (0.0, 1.0))
+    with pytest.raises(sk.errors.InvalidArgumentError, match="outside"):
+        b.value(1.5)
