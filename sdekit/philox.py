@@ -30,7 +30,7 @@ Example
 -------
 >>> import numpy as np
 >>> from sdekit import philox
->>> words = philox.philox4x32(*(np.zeros(4, np.uint64)), np.uint64(0), np.uint64(0))
+>>> words = philox.philox4x32(*np.zeros((4, 1), np.uint64), np.uint64(0), np.uint64(0))
 >>> [hex(int(w[0])) for w in words]
 ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
 """

@@ -17,6 +17,8 @@ SDE_METHODS = {
 }
 ODE_METHODS = {"euler": Euler, "heun": HeunODE, "rk4": RK4, "dopri5": Dopri5}
 ALIASES = {"em": "euler_maruyama", "pc": "predictor_corrector"}
+# On an ODE the SDE methods reduce to these noise-free rules (so nfe counts drift calls only).
+ODE_COUNTERPARTS = {"euler_maruyama": "euler", "milstein": "euler", "predictor_corrector": "heun"}
 
 
 def method_names():
@@ -27,7 +29,9 @@ def method_names():
 def get_solver(method, *, is_ode=False, **options):
     """Resolve ``method`` (a name or a :class:`Solver` instance) to a solver instance.
 
-    ``heun`` names stochastic Heun for SDEs and Heun's method for ODEs.
+    ``heun`` names stochastic Heun for SDEs and Heun's method for ODEs; on an ODE,
+    ``euler_maruyama`` and ``milstein`` run Euler's method and ``predictor_corrector``
+    runs Heun's method (what they reduce to without noise).
     """
     if isinstance(method, Solver):
         if options:
@@ -39,6 +43,8 @@ def get_solver(method, *, is_ode=False, **options):
     if not isinstance(method, str):
         raise InvalidArgumentError(f"method must be a name or a Solver instance; got {type(method).__name__}")
     name = ALIASES.get(method, method)
+    if is_ode and not options:
+        name = ODE_COUNTERPARTS.get(name, name)
     table = ODE_METHODS if is_ode and name in ODE_METHODS else SDE_METHODS
     cls = table.get(name) or ODE_METHODS.get(name)
     if cls is None:
