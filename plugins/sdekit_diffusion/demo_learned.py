@@ -1,0 +1,294 @@
+r"""``sdekit demo``, end-to-end section: train a score model on a 2-D mixture, sample, score it.
+
+The section trains a :class:`sdekit_scores.ScoreMLP` with denoising score
+matching under the VP SDE on a two-mode Gaussian mixture (CPU, well under a
+minute; a few seconds with ``quick``), samples it with two samplers (the
+reverse-time SDE by Euler–Maruyama and the probability-flow ODE), and reports
+the sliced Wasserstein distance to exact samples and the negative
+log-likelihood of held-out data (probability-flow ODE, :func:`log_likelihood`)
+next to the mixture's true entropy estimate. Plots: the loss curve and the
+samples.
+
+Helpers used by the tests as well: :func:`two_mode_mixture`,
+:func:`mixture_sample`, :func:`mixture_logpdf`, :func:`sliced_wasserstein`,
+:func:`reverse_sample`, :func:`flow_sample`.
+
+>>> a = mixture_sample(3, seed=0); a.shape
+(3, 2)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+from .likelihood import _dopri5, log_likelihood, probability_flow_drift
+
+
+def two_mode_mixture():
+    """The demo's and the tests' data: weights (0.3, 0.7), means (−1.5, −1) and (1.5, 1).
+
+    >>> sorted(two_mode_mixture())
+    ['covs', 'means', 'weights']
+    """
+    return {
+        "weights": np.array([0.3, 0.7]),
+        "means": np.array([[-1.5, -1.0], [1.5, 1.0]]),
+        "covs": np.array([[[0.25, 0.0], [0.0, 0.25]], [[0.3, 0.1], [0.1, 0.2]]]),
+    }
+
+
+def mixture_sample(n, seed=0):
+    """``n`` exact samples of :func:`two_mode_mixture` (float64 NumPy, from ``np.random.default_rng(seed)``).
+
+    >>> mixture_sample(2, seed=1).dtype
+    dtype('float64')
+    """
+    spec = two_mode_mixture()
+    rng = np.random.default_rng(seed)
+    k = rng.choice(len(spec["weights"]), size=n, p=spec["weights"])
+    chol = np.linalg.cholesky(spec["covs"])
+    z = rng.standard_normal((n, 2))
+    return spec["means"][k] + np.einsum("nij,nj->ni", chol[k], z)
+
+
+def mixture_logpdf(x):
+    r"""``log p(x)`` of :func:`two_mode_mixture` (log-sum-exp of the components).
+
+    >>> round(float(mixture_logpdf(np.array([[1.5, 1.0]]))[0]), 3)
+    -0.348
+    """
+    spec = two_mode_mixture()
+    x = np.asarray(x, dtype=np.float64)
+    out = []
+    for w, m, c in zip(spec["weights"], spec["means"], spec["covs"]):
+        diff = x - m
+        sol = np.linalg.solve(c, diff.T).T
+        out.append(math.log(w) - 0.5 * (diff * sol).sum(1) - 0.5 * np.linalg.slogdet(2 * math.pi * c)[1])
+    out = np.stack(out, 1)
+    top = out.max(1, keepdims=True)
+    return (top + np.log(np.exp(out - top).sum(1, keepdims=True)))[:, 0]
+
+
+def sliced_wasserstein(a, b, *, n_projections=512, seed=0):
+    r"""Sliced 2-Wasserstein distance between two equal-size samples (Bonneel et al. 2015).
+
+    .. math::  SW_2(a, b) = \Big(\frac1L\sum_{l=1}^L W_2^2(θ_l^\top a, θ_l^\top b)\Big)^{1/2},
+
+    with ``θ_l`` uniform on the sphere (from ``seed``) and the 1-D ``W_2`` from
+    sorted projections. Biased upward by sampling noise: two independent exact
+    samples of 4000 points from the demo mixture are 0.03–0.09 apart.
+
+    >>> a = mixture_sample(1000, seed=0)
+    >>> sliced_wasserstein(a, a)
+    0.0
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"a and b must be (n, d) arrays of the same shape; got {a.shape} and {b.shape}")
+    rng = np.random.default_rng(seed)
+    theta = rng.standard_normal((n_projections, a.shape[1]))
+    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+    pa, pb = np.sort(a @ theta.T, axis=0), np.sort(b @ theta.T, axis=0)
+    return float(np.sqrt(((pa - pb) ** 2).mean()))
+
+
+def _skd_sample():
+    try:
+        from . import sample  # the diffusion plugin's sampler (issue 6), when present
+    except ImportError:
+        return None
+    return sample
+
+
+def _to_numpy(x):
+    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+
+@torch.no_grad()
+def _reverse_em(forward, score, n, d, n_steps, seed, eps):
+    g = torch.Generator().manual_seed(int(seed))
+    T = float(getattr(forward, "T", 1.0))
+    x = torch.as_tensor(_to_numpy(forward.prior_sample(n, d, seed)) if hasattr(forward, "prior_sample")
+                        else torch.randn(n, d, generator=g, dtype=torch.float64)).to(torch.float64)
+    ts = np.linspace(T, eps, n_steps + 1)
+    for i in range(n_steps):
+        t, h = float(ts[i]), float(ts[i] - ts[i + 1])
+        f = torch.as_tensor(forward.drift(t, x)).to(x)
+        gt = torch.as_tensor(forward.diffusion(t, x)).to(x)
+        x = x + (-f + gt ** 2 * score(t, x).to(x)) * h + gt * math.sqrt(h) * torch.randn(
+            n, d, generator=g, dtype=torch.float64)
+    return x.numpy()
+
+
+def reverse_sample(forward, score, n, d, *, n_steps=500, seed=0, eps=1e-3):
+    r"""Samples from the reverse-time SDE (Anderson 1982) by Euler–Maruyama from ``T`` to ``eps``.
+
+    ``dx = [f(t, x) − g(t)² s(t, x)] dt + g(t) dW̄`` backwards in time. Uses
+    ``sdekit_diffusion.sample(..., method="euler_maruyama", backend="torch")`` when the
+    diffusion plugin provides it; otherwise a plain torch loop of the same rule
+    (``x ← x + [−f + g² s] h + g √h z``, ``z`` from a generator seeded with ``seed``).
+    Returns float64 NumPy ``(n, d)``.
+    """
+    sample = _skd_sample()
+    if sample is not None:
+        try:
+            return _to_numpy(sample(forward, score, n, d, method="euler_maruyama", n_steps=n_steps, eps=eps,
+                                    seed=seed, backend="torch")).astype(np.float64)
+        except Exception as e:  # noqa: BLE001 - the torch backend may not be installed yet
+            if type(e).__name__ not in ("BackendError", "NotImplementedError"):
+                raise
+    return _reverse_em(forward, score, n, d, n_steps, seed, eps)
+
+
+@torch.no_grad()
+def flow_sample(forward, score, n, d, *, seed=0, eps=1e-3, rtol=1e-5, atol=1e-5):
+    r"""Samples by the probability-flow ODE ``dx/dt = f − ½ g² s`` from ``T`` down to ``eps``.
+
+    Integrated in reversed time ``τ = T − t`` with the same torch Dormand–Prince
+    driver as :func:`log_likelihood`; the prior draw is ``forward.prior_sample(n, d, seed)``
+    (or a standard normal from ``seed``). Deterministic given the prior draw.
+    """
+    T = float(getattr(forward, "T", 1.0))
+    if hasattr(forward, "prior_sample"):
+        x = torch.as_tensor(_to_numpy(forward.prior_sample(n, d, seed))).to(torch.float64)
+    else:
+        x = torch.randn(n, d, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+    drift = probability_flow_drift(forward, score)
+
+    def rhs(tau, y):
+        return -drift(T - tau, y).detach()
+
+    y, _ = _dopri5(rhs, x, 0.0, T - eps, rtol=rtol, atol=atol, h0=(T - eps) / 100, max_steps=100_000)
+    return y.numpy()
+
+
+def _vp():
+    try:
+        from . import VPSDE
+
+        return VPSDE()
+    except ImportError:
+        return _FallbackVP()
+
+
+class _FallbackVP:
+    """VP SDE (β from 0.1 to 20), used only while the diffusion plugin's VPSDE is missing."""
+
+    T, b0, b1 = 1.0, 0.1, 20.0
+
+    def beta(self, t):
+        return self.b0 + (self.b1 - self.b0) * t
+
+    def drift(self, t, x):
+        return -0.5 * self.beta(t) * x
+
+    def diffusion(self, t, x):
+        return self.beta(t) ** 0.5 + 0 * x
+
+    def marginal(self, t):
+        t = torch.as_tensor(t, dtype=torch.float64)
+        m = torch.exp(-0.5 * (self.b0 * t + 0.5 * (self.b1 - self.b0) * t ** 2))
+        return m, torch.sqrt(1 - m ** 2)
+
+    def prior_logp(self, x):
+        return -0.5 * (x ** 2).sum(-1) - x.shape[1] * 0.5 * math.log(2 * math.pi)
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def learned_section(out_dir, quick=False):
+    r"""Train, sample, evaluate; write ``learned_*.png`` into ``out_dir``; return the Markdown section.
+
+    Full: 3000 DSM steps of batch 512 (about 15–30 s on a 2-core CPU), 4000
+    samples with 500 reverse-SDE steps and with the probability-flow ODE,
+    NLL of 1000 held-out points. ``quick``: 300 steps, 1000 samples, 100 SDE
+    steps, 200 NLL points (a few seconds).
+    """
+    from sdekit_scores.nets import ScoreMLP
+    from sdekit_scores.training import train
+
+    os.makedirs(out_dir, exist_ok=True)
+    steps, batch, n, n_sde, n_nll = (300, 256, 1000, 100, 200) if quick else (3000, 512, 4000, 500, 1000)
+    vp = _vp()
+    data = mixture_sample(20_000, seed=0)
+    net = ScoreMLP(2, sde=vp, seed=0)
+    started = time.perf_counter()
+    history = train(net, data, vp, loss="dsm", steps=steps, batch_size=batch, lr=2e-3, seed=0, progress=False)
+    t_train = time.perf_counter() - started
+    net.eval()
+    exact = mixture_sample(n, seed=2)
+    floor = sliced_wasserstein(mixture_sample(n, seed=3), exact)
+    rows, samples = [], {}
+    for label, fn in (("reverse SDE, Euler–Maruyama", lambda: reverse_sample(vp, net, n, 2, n_steps=n_sde, seed=1)),
+                      ("probability-flow ODE, Dormand–Prince", lambda: flow_sample(vp, net, n, 2, seed=1))):
+        t0 = time.perf_counter()
+        xs = fn()
+        el = time.perf_counter() - t0
+        samples[label] = xs
+        rows.append([label, f"{sliced_wasserstein(xs, exact):.3f}", f"{(xs[:, 0] > 0).mean():.3f}", f"{el:.1f}"])
+    rows.append(["two exact samples (sampling floor)", f"{floor:.3f}", f"{(exact[:, 0] > 0).mean():.3f}", ""])
+    held = mixture_sample(n_nll, seed=4)
+    t0 = time.perf_counter()
+    ll = log_likelihood(vp, net, held, eps=1e-3)
+    t_nll = time.perf_counter() - t0
+    nll, true_nll = float(-ll.mean()), float(-mixture_logpdf(held).mean())
+    se = float(ll.std() / math.sqrt(n_nll))
+    plots = _plots(out_dir, history, exact, samples)
+    return "\n\n".join([
+        "## Learned score: train, sample, likelihood (sdekit_scores + sdekit_diffusion)",
+        f"A `ScoreMLP` (3×128 SiLU, sinusoidal time embedding, output divided by the VP marginal std) "
+        f"trained with `dsm_loss` for {steps} steps of batch {batch} (Adam, lr 2e-3 with cosine decay, "
+        f"EMA 0.999) on a two-mode 2-D Gaussian mixture (weights 0.3/0.7) in {t_train:.1f} s on the CPU.",
+        _table(["sampler", f"sliced W₂ to {n} exact samples", "mass in the 0.7 mode", "seconds"], rows),
+        f"NLL of {n_nll} held-out points by the probability-flow ODE (exact divergence, ε = 1e-3): "
+        f"**{nll:.3f} ± {se:.3f} nats** (true mixture: {true_nll:.3f}; the model's density is that of "
+        f"x at t = ε, slightly wider than the data), {t_nll:.1f} s.",
+        plots,
+    ])
+
+
+def _plots(out, history, exact, samples):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "(matplotlib not installed: no plots)"
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    k = np.arange(len(history))
+    w = max(1, len(history) // 50)
+    smooth = np.convolve(history, np.ones(w) / w, mode="valid")
+    ax.plot(k, history, lw=0.4, alpha=0.4, label="batch loss")
+    ax.plot(k[w - 1:], smooth, lw=1.2, label=f"mean of {w}")
+    ax.set(xlabel="step", ylabel="DSM loss (λ = s_t²)", title="Training loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "learned_loss.png"), dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 1 + len(samples), figsize=(4 * (1 + len(samples)), 4), sharex=True, sharey=True)
+    for ax, (label, xs) in zip(axes, [("exact samples", exact)] + list(samples.items())):
+        ax.scatter(xs[:, 0], xs[:, 1], s=1, alpha=0.4)
+        ax.set_title(label, fontsize=9)
+        ax.set_aspect("equal")
+    axes[0].set_xlim(-4, 4)
+    axes[0].set_ylim(-3.5, 3.5)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "learned_samples.png"), dpi=120)
+    plt.close(fig)
+    return "![training loss](learned_loss.png)\n\n![samples](learned_samples.png)"
+
+
+demo_sections = (learned_section,)
+
+__all__ = ["learned_section", "two_mode_mixture", "mixture_sample", "mixture_logpdf", "sliced_wasserstein",
+           "reverse_sample", "flow_sample"]
