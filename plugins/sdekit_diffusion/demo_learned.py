@@ -60,7 +60,7 @@ def mixture_logpdf(x):
     r"""``log p(x)`` of :func:`two_mode_mixture` (log-sum-exp of the components).
 
     >>> round(float(mixture_logpdf(np.array([[1.5, 1.0]]))[0]), 3)
-    -0.348
+    -0.697
     """
     spec = two_mode_mixture()
     x = np.asarray(x, dtype=np.float64)

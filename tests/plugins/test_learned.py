@@ -184,12 +184,13 @@ def test_loss_values_at_the_true_score():
     score = lambda t, y: -(y - MU) @ prec  # noqa: E731
     per = esm_loss(score, x, reduction="none")
     expected = 0.5 * (((x - MU) @ prec) ** 2).sum(-1) - torch.trace(prec)
+    per = per.detach()
     assert torch.allclose(per, expected, rtol=0, atol=1e-12)
     # E = -1/2 E|grad log p|^2 = -1/2 tr P; Monte Carlo standard error of the mean is sd/sqrt(n).
     se = float(expected.std()) / math.sqrt(len(x))
-    assert abs(float(per.mean()) + 0.5 * float(torch.trace(prec))) < 4 * se
+    assert abs(per.mean().item() + 0.5 * torch.trace(prec).item()) < 4 * se
     ssm = ssm_loss(score, x, n_projections=4, generator=torch.Generator().manual_seed(0), reduction="none")
-    assert abs(float(ssm.mean()) - float(per.mean())) < 4 * float((ssm - per).std()) / math.sqrt(len(x))
+    assert abs((ssm - per).mean().item()) < 4 * (ssm - per).std().item() / math.sqrt(len(x))
 
 
 def test_dsm_is_minimised_by_the_true_perturbed_score():
@@ -369,6 +370,7 @@ class _Malicious:
         return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("kind", ["torch.save", "pickle-2", "pickle-4"])
 def test_malicious_pickle_is_refused_without_running_it(tmp_path, kind):
     marker = str(tmp_path / "side_effect")
@@ -395,8 +397,39 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, kind):
 
 
 def test_mixture_helpers_are_consistent():
+    from scipy.stats import multivariate_normal
+
+    from sdekit_diffusion.demo_learned import mixture_logpdf
+
     spec = two_mode_mixture()
-    a = mixture_sample(40_000, seed=3)
-    assert abs(float((a[:, 0] > 0).mean()) - spec["weights"][1]) < 4 * math.sqrt(0.21 / 40_000)
-    assert sliced_wasserstein(a[:20_000], a[20_000:]) < 0.05
-    assert sliced_wasserstein(a[:20_000], a[20_000:] + 0.5) > 0.3
+    a = mixture_sample(20_000, seed=3)
+    # Modes are 3.6 apart with stds <= 0.55: the sign of x_0 identifies the component (misassignment < 1e-3).
+    assert abs(float((a[:, 0] > 0).mean()) - spec["weights"][1]) < 4 * math.sqrt(0.21 / 20_000) + 1e-3
+    assert sliced_wasserstein(a[:10_000], a[10_000:]) < 0.1  # sampling floor, mostly the mode weights
+    assert abs(sliced_wasserstein(a[:10_000], a[10_000:] + np.array([0.5, 0.0])) - 0.5 / math.sqrt(2)) < 0.06
+    ref = sum(w * multivariate_normal(m, c).pdf(a[:100]) for w, m, c in
+              zip(spec["weights"], spec["means"], spec["covs"]))
+    assert np.allclose(mixture_logpdf(a[:100]), np.log(ref), rtol=0, atol=1e-10)
+
+
+def test_train_draws_a_progress_bar(capsys):
+    vp = _vp()
+    net = ScoreMLP(2, hidden=8, depth=1, sde=vp)
+    train(net, mixture_sample(100, seed=0), vp, steps=3, batch_size=8, lr=1e-3, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "train loss" in err and "3/3" in err
+
+
+@pytest.mark.parametrize("name", ["sdekit_scores.nets", "sdekit_scores.losses", "sdekit_scores.training",
+                                  "sdekit_scores.checkpoint", "sdekit_diffusion.likelihood",
+                                  "sdekit_diffusion.demo_learned"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+    import warnings
+
+    module = importlib.import_module(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
