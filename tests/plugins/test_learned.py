@@ -201,13 +201,13 @@ def test_dsm_is_minimised_by_the_true_perturbed_score():
         true.mu.copy_(MU)
         true.B.copy_(torch.linalg.cholesky(SIGMA))
     g = torch.Generator().manual_seed(0)
-    base = float(dsm_loss(true, x, vp, generator=g))
+    base = dsm_loss(true, x, vp, generator=g).item()
     for scale in (0.9, 1.1):  # the wrong covariance scale costs a clearly positive amount
         other = PerturbedGaussianScore(vp)
         with torch.no_grad():
             other.mu.copy_(MU)
             other.B.copy_(torch.linalg.cholesky(SIGMA) * scale)
-        assert float(dsm_loss(other, x, vp, generator=torch.Generator().manual_seed(0))) > base
+        assert dsm_loss(other, x, vp, generator=torch.Generator().manual_seed(0)).item() > base
 
 
 def test_dsm_likelihood_weighting_uses_g_squared():
