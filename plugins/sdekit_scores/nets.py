@@ -154,7 +154,9 @@ class ScoreMLP(nn.Module):
         the output is cast back to the input's dtype.
 
     ``net(t, x)``: ``t`` a float, a 0-d tensor or an ``(n,)``/``(n, 1)`` tensor;
-    ``x`` an ``(n, d)`` tensor. ``net.config`` holds the constructor arguments
+    ``x`` an ``(n, d)`` tensor (output: a tensor of ``x``'s dtype, differentiable) or a
+    NumPy array (output: float64 NumPy, computed without autograd), so the net
+    serves the torch and the NumPy backends of ``sk.solve`` alike. ``net.config`` holds the constructor arguments
     that are plain data (for checkpoints).
 
     Example
@@ -167,6 +169,9 @@ class ScoreMLP(nn.Module):
     >>> net = ScoreMLP(2, hidden=64, depth=2, sde=VP(), seed=1)
     >>> net(torch.rand(5, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)).dtype
     torch.float64
+    >>> import numpy as np
+    >>> net(0.5, np.zeros((3, 2))).dtype
+    dtype('float64')
     """
 
     def __init__(self, d: int, hidden: int = 128, depth: int = 3, *, embedding: str = "sinusoidal",
@@ -227,8 +232,16 @@ class ScoreMLP(nn.Module):
         return tt
 
     def forward(self, t, x):
+        if isinstance(x, np.ndarray):
+            # NumPy in, NumPy out (float64), without autograd: the net is then a score for the
+            # NumPy backend of sk.solve too.
+            p = next(self.parameters())
+            with torch.no_grad():
+                out = self.forward(t, torch.as_tensor(x, dtype=torch.float64, device=p.device))
+            return out.cpu().numpy()
         if not torch.is_tensor(x):
-            raise InvalidArgumentError(f"x must be a torch tensor of shape (n, {self.d}); got {type(x).__name__}")
+            raise InvalidArgumentError(f"x must be a tensor or NumPy array of shape (n, {self.d}); "
+                                       f"got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != self.d:
             raise ShapeError(f"x must have shape (n, {self.d}); got {tuple(x.shape)}")
         tt = self._times(t, x)

@@ -254,6 +254,23 @@ def test_score_mlp_is_a_score_and_leaves_the_global_rng_alone():
     assert net(1e-3, x).abs().mean() > 10 * net(1.0, x).abs().mean()
     with pytest.raises(ShapeError):
         net(0.3, torch.zeros(5, 2))
+    # NumPy in, NumPy out: the same numbers, so the net is a score for the NumPy backend too.
+    assert np.allclose(net(0.3, x.numpy()), out.detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_score_mlp_drives_a_numpy_backend_solve():
+    import sdekit as sk
+
+    vp = _vp()
+    net = ScoreMLP(2, hidden=16, depth=1, sde=vp, seed=0)
+
+    def beta(s):  # reversed time s = 1 - t
+        return 0.1 + 19.9 * (1.0 - s)
+
+    rev = sk.SDE(lambda s, x: 0.5 * beta(s) * x + beta(s) * net(1.0 - s, x),
+                 lambda s, x: beta(s) ** 0.5 + 0.0 * x, additive=True)
+    sol = sk.solve(rev, np.zeros(2), (0.0, 0.999), n_steps=20, n_paths=50, seed=0, backend="numpy")
+    assert isinstance(sol.ys, np.ndarray) and sol.ys.shape == (2, 50, 2) and np.all(np.isfinite(sol.ys))
 
 
 def test_train_is_deterministic_for_a_seed_and_uses_no_global_rng():
