@@ -16,6 +16,17 @@ def main(argv=None):
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     conv = sub.add_parser("convergence", help="estimate a method's strong or weak order on a test problem")
     conv.add_argument("rest", nargs=argparse.REMAINDER)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # bench and convergence parse their own options: argparse's REMAINDER would not pass
+    # a leading "--option" through, so hand them everything after the command verbatim.
+    if argv and argv[0] == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
+    if argv and argv[0] == "convergence":
+        from .testing.cli import main as conv_main
+
+        return conv_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
