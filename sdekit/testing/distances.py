@@ -221,13 +221,18 @@ def moment_test(samples, mean=None, var=None) -> MomentTest:
     r"""Compare sample means and variances (per component) with exact values.
 
     With :math:`n` samples, :math:`\bar x` and :math:`s^2` (unbiased), the
-    standard errors are :math:`\mathrm{se}(\bar x) = s/\sqrt n` and
-    :math:`\mathrm{se}(s^2) = \sqrt{(\hat μ_4 - s^4)/n}` (the large-sample
-    variance of :math:`s^2`, with :math:`\hat μ_4` the sample fourth central
-    moment; valid for any law with four moments, so heavy-tailed laws such as
-    GBM's get honest, wide errors). Returns z-scores
-    :math:`(\bar x - μ)/\mathrm{se}` and :math:`(s^2 - σ^2)/\mathrm{se}`, each
-    approximately standard normal when the exact values are right.
+    mean's z-score is :math:`(\bar x - μ)/(s/\sqrt n)` and the variance's
+
+    .. math:: z = \frac{s^2 - σ^2}{σ^2\sqrt{(\hat κ - 1)/n}},\qquad \hat κ = \hat μ_4/s^4,
+
+    the large-sample law of :math:`s^2` (:math:`\mathrm{Var}\,s^2 ≈ σ^4(κ - 1)/n`)
+    with the *hypothesised* :math:`σ^2` and the sample kurtosis, so laws with
+    heavy tails (GBM's) get honest, wide errors. Both are approximately standard
+    normal when the exact values are right. The variance test stays mildly
+    anti-conservative for skewed laws at small n (measured, exponential law,
+    n = 400: 7.4 % rejections at nominal 5 %, 0.3 % at nominal 0.1 %), so
+    :func:`~sdekit.testing.assert_moments` uses small family-wise levels.
+    ``var_se`` reports :math:`s^2\sqrt{(\hat κ - 1)/n}`.
 
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(1.0, 2.0, size=(10_000, 1))
@@ -241,10 +246,16 @@ def moment_test(samples, mean=None, var=None) -> MomentTest:
     c = x - mu
     s2 = (c**2).sum(0) / (n - 1)
     m4 = (c**4).mean(0)
+    kurt = m4 / np.maximum(s2, 1e-300) ** 2
+    rel = np.sqrt(np.maximum(kurt - 1.0, 1e-12) / n)  # sd of s^2 / sigma^2
     mean_se = np.sqrt(s2 / n)
-    var_se = np.sqrt(np.maximum(m4 - s2**2, 1e-300) / n)
+    var_se = s2 * rel
     mz = None if mean is None else (mu - np.asarray(mean, dtype=float).ravel()) / np.maximum(mean_se, 1e-300)
-    vz = None if var is None else (s2 - np.asarray(var, dtype=float).ravel()) / np.maximum(var_se, 1e-300)
+    if var is None:
+        vz = None
+    else:
+        v = np.asarray(var, dtype=float).ravel()
+        vz = (s2 - v) / np.maximum(v * rel, 1e-300)
     return MomentTest(mu, s2, mean_se, var_se, mz, vz, n)
 
 
