@@ -2,7 +2,18 @@
 
 import re
 
+import pytest
+import torch
+
 from sdekit_diffusion.demo_learned import demo_sections, learned_section
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_learned_section_quick(tmp_path):

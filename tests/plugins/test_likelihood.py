@@ -19,7 +19,16 @@ import torch
 from sdekit.errors import InvalidArgumentError
 from sdekit_diffusion.likelihood import bits_per_dim, dequantize, log_likelihood
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small nets gain nothing from intra-op threads, and spinning OpenMP threads collapse under the
+    load of concurrent test runs on a 2-core machine; restored afterwards for other modules."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _vp():
