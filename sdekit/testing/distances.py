@@ -174,7 +174,9 @@ def mmd_test(a, b, n_permutations: int = 200, seed: int = 0, bandwidth: Optional
     """Permutation test of equal laws with :func:`mmd`: returns ``(mmd2, pvalue)``.
 
     The p-value is ``(1 + #{permuted ≥ observed}) / (1 + n_permutations)``, the
-    bandwidth fixed from the pooled sample. Cost: ``n_permutations`` MMDs.
+    bandwidth fixed from the pooled sample. Up to 4000 pooled points the kernel
+    matrix is computed once and each permutation only re-sums it (O(N²) additions);
+    larger samples recompute the kernel per permutation.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(1)
@@ -186,12 +188,27 @@ def mmd_test(a, b, n_permutations: int = 200, seed: int = 0, bandwidth: Optional
     h = median_bandwidth(a, b) if bandwidth is None else float(bandwidth)
     obs = mmd(a, b, h)
     z = np.concatenate([a, b])
+    n, m = len(a), len(b)
     rng = np.random.default_rng(seed)
-    count = 0
-    for _ in range(n_permutations):
-        idx = rng.permutation(len(z))
-        if mmd(z[idx[:len(a)]], z[idx[len(a):]], h) >= obs:
-            count += 1
+    if len(z) <= 4000:  # K is at most 128 MB
+        sq = (z**2).sum(1)
+        K = np.exp(-np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0) / (2 * h * h))
+        np.fill_diagonal(K, 0.0)
+        total = K.sum()
+        # Indicator columns of the permuted first sample: S_aa = v'Kv, S_ab = v'K1 - S_aa.
+        V = np.zeros((len(z), n_permutations))
+        for j in range(n_permutations):
+            V[rng.permutation(len(z))[:n], j] = 1.0
+        KV = K @ V
+        saa = (V * KV).sum(0)
+        sab = (V * K.sum(1)[:, None]).sum(0) - saa
+        sbb = total - saa - 2 * sab
+        stats_ = saa / (n * (n - 1)) + sbb / (m * (m - 1)) - 2 * sab / (n * m)
+    else:
+        stats_ = np.array([mmd(z[idx[:n]], z[idx[n:]], h)
+                           for idx in (rng.permutation(len(z)) for _ in range(n_permutations))])
+    # A small relative slack: the re-summed statistic differs from mmd() by round-off.
+    count = int((stats_ >= obs - 1e-12 * max(1.0, abs(obs))).sum())
     return obs, (1 + count) / (1 + n_permutations)
 
 
