@@ -40,6 +40,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -79,12 +80,19 @@ def forward_marginal(sde, t):
             f"sdekit_diffusion.VPSDE); got {type(sde).__name__}"
         )
     try:
-        m, s = sde.marginal(t)
+        with warnings.catch_warnings():  # NumPy ufuncs on a tensor warn about __array_wrap__
+            warnings.simplefilter("ignore", DeprecationWarning)
+            m, s = sde.marginal(t)
         if not (torch.is_tensor(m) or np.ndim(m) == 0) or not (torch.is_tensor(s) or np.ndim(s) == 0):
             raise TypeError
     except Exception:  # a NumPy-only marginal: evaluate on a host copy of the times
         tn = t.detach().to("cpu", torch.float64).numpy()
-        m, s = sde.marginal(tn)
+        try:
+            m, s = sde.marginal(tn)
+        except Exception:  # a scalar-only marginal (math.exp...): one call per time
+            pairs = [sde.marginal(float(v)) for v in tn.reshape(-1)]
+            m = np.array([float(p[0]) for p in pairs]).reshape(tn.shape)
+            s = np.array([float(p[1]) for p in pairs]).reshape(tn.shape)
     m = _as_tensor(m, t) * torch.ones_like(t)
     s = _as_tensor(s, t) * torch.ones_like(t)
     return m, s
