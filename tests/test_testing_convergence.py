@@ -185,3 +185,15 @@ def test_top_level_cli_routes_convergence(capsys):
     assert main(["convergence", "--method", "milstein", "--problem", "gbm", "--n-paths", "200",
                  "--n-steps", "8", "16", "32"]) == 0
     assert "method=milstein" in capsys.readouterr().out
+
+
+def test_overriding_span_and_start_of_a_problem():
+    """A new x0 or end time keeps exact (it takes x0 and t); a new t0 falls back to a fine reference."""
+    p = P.gbm()
+    a = sk.testing.strong_order(p, "milstein", n_steps=[16, 32], n_paths=200, x0=2.0, t_span=(0.0, 0.5))
+    assert a.extra["reference"] == "exact"
+    # Linear in x0: errors from x0 = 2 are twice those from x0 = 1 on the same paths.
+    b = sk.testing.strong_order(p, "milstein", n_steps=[16, 32], n_paths=200, t_span=(0.0, 0.5))
+    np.testing.assert_allclose(a.errors, 2 * b.errors, rtol=1e-12)
+    c = sk.testing.strong_order(p, "milstein", n_steps=[16, 32], n_paths=200, t_span=(0.5, 1.0))
+    assert c.extra["reference"] == "milstein with 512 steps"

@@ -158,12 +158,14 @@ def _resolve(problem, x0, t_span):
     """(sde, x0-provider Problem, exact or None, name) from a Problem or an SDE + x0 + t_span."""
     if isinstance(problem, Problem):
         if x0 is not None or t_span is not None:
-            p = Problem(problem.name, problem.sde,
-                        problem.x0 if x0 is None else np.atleast_1d(np.asarray(x0, dtype=float)),
-                        problem.t_span if t_span is None else tuple(t_span),
-                        exact=problem.exact, x0_law=problem.x0_law if x0 is None else None)
-            # A changed span or start invalidates nothing in exact(t, x0, w) (it takes both).
-            return p
+            new_span = problem.t_span if t_span is None else tuple(float(t) for t in t_span)
+            # exact(t, x0, w) takes x0 but was built for the problem's t0: a new t0 drops it
+            # (the study then uses a fine reference), a new end time or x0 keeps it.
+            same_t0 = float(new_span[0]) == float(problem.t_span[0])
+            return Problem(problem.name, problem.sde,
+                           problem.x0 if x0 is None else np.atleast_1d(np.asarray(x0, dtype=float)),
+                           new_span, exact=problem.exact if same_t0 else None,
+                           x0_law=problem.x0_law if x0 is None else None)
         return problem
     sde = as_sde(problem)
     if x0 is None or t_span is None:
