@@ -9,9 +9,13 @@ log-likelihood of held-out data (probability-flow ODE, :func:`log_likelihood`)
 next to the mixture's true entropy estimate. Plots: the loss curve and the
 samples.
 
+Both samplers are :func:`sdekit_diffusion.sample` (``"euler_maruyama"`` on the
+reversed SDE, ``"ode"`` with adaptive ``dopri5``), on the torch backend when it
+is installed and on the NumPy backend otherwise.
+
 Helpers used by the tests as well: :func:`two_mode_mixture`,
 :func:`mixture_sample`, :func:`mixture_logpdf`, :func:`sliced_wasserstein`,
-:func:`reverse_sample`, :func:`flow_sample`.
+:func:`sampling_backend`.
 
 >>> a = mixture_sample(3, seed=0); a.shape
 (3, 2)
@@ -26,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from .likelihood import _dopri5, log_likelihood, probability_flow_drift
+from .likelihood import log_likelihood
 
 
 def two_mode_mixture():
@@ -94,106 +98,33 @@ def sliced_wasserstein(a, b, *, n_projections=512, seed=0):
     return sw(a, b, n_projections=n_projections, seed=seed)
 
 
-def _skd_sample():
+def sampling_backend():
+    """``"torch"`` when sdekit's torch backend is installed, else ``"numpy"``.
+
+    A :class:`sdekit_scores.ScoreMLP` is a score for both: tensors in, tensors out
+    on torch; NumPy in, NumPy out (no autograd) on NumPy.
+
+    >>> sampling_backend() in ("torch", "numpy")
+    True
+    """
+    from sdekit.backends import get_backend
+    from sdekit.errors import BackendError
+
     try:
-        from . import sample  # the diffusion plugin's sampler (issue 6), when present
-    except ImportError:
-        return None
-    return sample
+        get_backend("torch")
+    except BackendError:
+        return "numpy"
+    return "torch"
 
 
 def _to_numpy(x):
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
 
 
-@torch.no_grad()
-def _reverse_em(forward, score, n, d, n_steps, seed, eps):
-    g = torch.Generator().manual_seed(int(seed))
-    T = float(getattr(forward, "T", 1.0))
-    x = torch.as_tensor(_to_numpy(forward.prior_sample(n, d, seed)) if hasattr(forward, "prior_sample")
-                        else torch.randn(n, d, generator=g, dtype=torch.float64)).to(torch.float64)
-    ts = np.linspace(T, eps, n_steps + 1)
-    for i in range(n_steps):
-        t, h = float(ts[i]), float(ts[i] - ts[i + 1])
-        f = torch.as_tensor(forward.drift(t, x)).to(x)
-        gt = torch.as_tensor(forward.diffusion(t, x)).to(x)
-        x = x + (-f + gt ** 2 * score(t, x).to(x)) * h + gt * math.sqrt(h) * torch.randn(
-            n, d, generator=g, dtype=torch.float64)
-    return x.numpy()
-
-
-def reverse_sample(forward, score, n, d, *, n_steps=500, seed=0, eps=1e-3):
-    r"""Samples from the reverse-time SDE (Anderson 1982) by Euler–Maruyama from ``T`` to ``eps``.
-
-    ``dx = [f(t, x) − g(t)² s(t, x)] dt + g(t) dW̄`` backwards in time. Uses
-    ``sdekit_diffusion.sample(..., method="euler_maruyama", backend="torch")`` when the
-    diffusion plugin provides it; otherwise a plain torch loop of the same rule
-    (``x ← x + [−f + g² s] h + g √h z``, ``z`` from a generator seeded with ``seed``).
-    Returns float64 NumPy ``(n, d)``.
-    """
-    sample = _skd_sample()
-    if sample is not None:
-        try:
-            return _to_numpy(sample(forward, score, n, d, method="euler_maruyama", n_steps=n_steps, eps=eps,
-                                    seed=seed, backend="torch")).astype(np.float64)
-        except Exception as e:  # noqa: BLE001 - the torch backend may not be installed yet
-            if type(e).__name__ not in ("BackendError", "NotImplementedError"):
-                raise
-    return _reverse_em(forward, score, n, d, n_steps, seed, eps)
-
-
-@torch.no_grad()
-def flow_sample(forward, score, n, d, *, seed=0, eps=1e-3, rtol=1e-5, atol=1e-5):
-    r"""Samples by the probability-flow ODE ``dx/dt = f − ½ g² s`` from ``T`` down to ``eps``.
-
-    Integrated in reversed time ``τ = T − t`` with the same torch Dormand–Prince
-    driver as :func:`log_likelihood`; the prior draw is ``forward.prior_sample(n, d, seed)``
-    (or a standard normal from ``seed``). Deterministic given the prior draw.
-    """
-    T = float(getattr(forward, "T", 1.0))
-    if hasattr(forward, "prior_sample"):
-        x = torch.as_tensor(_to_numpy(forward.prior_sample(n, d, seed))).to(torch.float64)
-    else:
-        x = torch.randn(n, d, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-    drift = probability_flow_drift(forward, score)
-
-    def rhs(tau, y):
-        return -drift(T - tau, y).detach()
-
-    y, _ = _dopri5(rhs, x, 0.0, T - eps, rtol=rtol, atol=atol, h0=(T - eps) / 100, max_steps=100_000)
-    return y.numpy()
-
-
 def _vp():
-    try:
-        from . import VPSDE
+    from . import VPSDE
 
-        return VPSDE()
-    except ImportError:
-        return _FallbackVP()
-
-
-class _FallbackVP:
-    """VP SDE (β from 0.1 to 20), used only while the diffusion plugin's VPSDE is missing."""
-
-    T, b0, b1 = 1.0, 0.1, 20.0
-
-    def beta(self, t):
-        return self.b0 + (self.b1 - self.b0) * t
-
-    def drift(self, t, x):
-        return -0.5 * self.beta(t) * x
-
-    def diffusion(self, t, x):
-        return self.beta(t) ** 0.5 + 0 * x
-
-    def marginal(self, t):
-        t = torch.as_tensor(t, dtype=torch.float64)
-        m = torch.exp(-0.5 * (self.b0 * t + 0.5 * (self.b1 - self.b0) * t ** 2))
-        return m, torch.sqrt(1 - m ** 2)
-
-    def prior_logp(self, x):
-        return -0.5 * (x ** 2).sum(-1) - x.shape[1] * 0.5 * math.log(2 * math.pi)
+    return VPSDE()
 
 
 def _table(header, rows):
@@ -205,13 +136,15 @@ def _table(header, rows):
 def learned_section(out_dir, quick=False):
     r"""Train, sample, evaluate; write ``learned_*.png`` into ``out_dir``; return the Markdown section.
 
-    Full: 3000 DSM steps of batch 512 (about 15–30 s on a 2-core CPU), 4000
+    Full: 3000 DSM steps of batch 512 (about 10–25 s on a 2-core CPU), 4000
     samples with 500 reverse-SDE steps and with the probability-flow ODE,
     NLL of 1000 held-out points. ``quick``: 300 steps, 1000 samples, 100 SDE
     steps, 200 NLL points (a few seconds).
     """
     from sdekit_scores.nets import ScoreMLP
     from sdekit_scores.training import train
+
+    from . import sample
 
     os.makedirs(out_dir, exist_ok=True)
     steps, batch, n, n_sde, n_nll = (300, 256, 1000, 100, 200) if quick else (3000, 512, 4000, 500, 1000)
@@ -225,10 +158,13 @@ def learned_section(out_dir, quick=False):
     exact = mixture_sample(n, seed=2)
     floor = sliced_wasserstein(mixture_sample(n, seed=3), exact)
     rows, samples = [], {}
-    for label, fn in (("reverse SDE, Euler–Maruyama", lambda: reverse_sample(vp, net, n, 2, n_steps=n_sde, seed=1)),
-                      ("probability-flow ODE, Dormand–Prince", lambda: flow_sample(vp, net, n, 2, seed=1))):
+    backend = sampling_backend()
+    samplers = (("reverse SDE, Euler–Maruyama", dict(method="euler_maruyama", n_steps=n_sde)),
+                ("probability-flow ODE, Dormand–Prince", dict(method="ode", solver="dopri5", n_steps=100,
+                                                              rtol=1e-5, atol=1e-5)))
+    for label, kw in samplers:
         t0 = time.perf_counter()
-        xs = fn()
+        xs = _to_numpy(sample(vp, net, n, 2, seed=0, backend=backend, **kw))
         el = time.perf_counter() - t0
         samples[label] = xs
         rows.append([label, f"{sliced_wasserstein(xs, exact):.3f}", f"{(xs[:, 0] > 0).mean():.3f}", f"{el:.1f}"])
@@ -246,7 +182,8 @@ def learned_section(out_dir, quick=False):
         "## Learned score: train, sample, likelihood (sdekit_scores + sdekit_diffusion)",
         f"A `ScoreMLP` (3×128 SiLU, sinusoidal time embedding, output divided by the VP marginal std) "
         f"trained with `dsm_loss` for {steps} steps of batch {batch} (Adam, lr 2e-3 with cosine decay, "
-        f"EMA 0.999) on a two-mode 2-D Gaussian mixture (weights 0.3/0.7) in {t_train:.1f} s on the CPU.",
+        f"EMA 0.999) on a two-mode 2-D Gaussian mixture (weights 0.3/0.7) in {t_train:.1f} s on the CPU; "
+        f"sampled with `sdekit_diffusion.sample` (backend {backend!r}, seed 0).",
         _table(["sampler", f"sliced W₂ to {n} exact samples", "mass in the 0.7 mode", "seconds"], rows),
         f"NLL of {n_nll} held-out points by the probability-flow ODE (exact divergence, ε = 1e-3, "
         f"{t_nll:.1f} s): **{nll:.3f} nats** against {true_nll:.3f} under the true mixture; the paired "
@@ -290,4 +227,4 @@ def _plots(out, history, exact, samples):
 demo_sections = (learned_section,)
 
 __all__ = ["learned_section", "two_mode_mixture", "mixture_sample", "mixture_logpdf", "sliced_wasserstein",
-           "reverse_sample", "flow_sample"]
+           "sampling_backend"]

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from sdekit.errors import InvalidArgumentError, SDEKitError, ShapeError
-from sdekit_diffusion.demo_learned import mixture_sample, reverse_sample, sliced_wasserstein, two_mode_mixture
+from sdekit_diffusion.demo_learned import mixture_sample, sampling_backend, sliced_wasserstein, two_mode_mixture
 from sdekit_scores.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from sdekit_scores.losses import diffusion_squared, dsm_loss, esm_loss, ssm_loss
 from sdekit_scores.nets import ScoreMLP
@@ -322,34 +322,47 @@ def test_train_rejects_bad_arguments():
         train(net, data, _vp(), steps=0, batch_size=2, lr=1e-3, seed=0, progress=False)
 
 
+def _sample(vp, net, n, n_steps, seed):
+    """``sdekit_diffusion.sample`` (reverse SDE, Euler–Maruyama) on torch if installed, else NumPy."""
+    import sdekit_diffusion as skd
+
+    x = skd.sample(vp, net, n, 2, method="euler_maruyama", n_steps=n_steps, seed=seed, backend=sampling_backend())
+    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+
 def test_trained_mlp_samples_the_mixture_smoke():
     """Default-run version of the acceptance test: 1000 steps of batch 256, 2000 samples, 200 steps.
 
     Threshold 0.25 (sliced W_2, see ``sliced_wasserstein``), set from measurements at this sample
-    size and step count: the exact mixture score with this sampler scores 0.07-0.11 over sampler
-    seeds and two independent exact samples 0.03-0.09 (the floor); putting 50% instead of 30% of the
-    mass in the small mode scores 0.75, spreading the data 1.3x about its mean 0.37, prior samples
-    N(0, I) 0.82, all mass in one mode 1.15, the untrained net > 100. This run measured 0.133.
+    size and step count: two independent exact samples are 0.03-0.09 apart (the floor, mostly the
+    binomial noise of the mode weights); putting 50% instead of 30% of the mass in the small mode
+    scores 0.75, spreading the data 1.3x about its mean 0.37, prior samples N(0, I) 0.82, all mass in
+    one mode 1.15, the untrained net > 100. This trained net measured 0.124-0.146 over sampler seeds
+    0-3 (NumPy backend).
     """
     vp = _vp()
     net = ScoreMLP(2, hidden=128, depth=3, sde=vp, seed=0)
     train(net, mixture_sample(20_000, seed=0), vp, steps=1000, batch_size=256, lr=2e-3, seed=0, progress=False)
-    xs = reverse_sample(vp, net, 2000, 2, n_steps=200, seed=1)
-    sw = sliced_wasserstein(xs, mixture_sample(2000, seed=2))
+    sw = sliced_wasserstein(_sample(vp, net, 2000, 200, seed=0), mixture_sample(2000, seed=2))
     assert sw < 0.25, sw
 
 
 @pytest.mark.slow
 def test_acceptance_trained_mlp_samples_the_mixture_within_sliced_w_015():
-    """Issue 7 acceptance: dsm_loss, 3000 steps, batch 512; 500 VP steps, 4000 samples; SW <= 0.15."""
+    """Issue 7 acceptance: dsm_loss, 3000 steps, batch 512; 500 VP steps, 4000 samples; SW <= 0.15.
+
+    Checked for three sampler seeds: at 4000 samples the distance is dominated by sampling noise
+    (the exact mixture score with the same sampler scores 0.02-0.13 over seeds 0-5), so one seed
+    alone says little.
+    """
     vp = _vp()
     net = ScoreMLP(2, sde=vp, seed=0)
     train(net, mixture_sample(20_000, seed=0), vp, loss="dsm", steps=3000, batch_size=512, lr=2e-3, seed=0,
           progress=False)
-    xs = reverse_sample(vp, net, 4000, 2, n_steps=500, seed=1)
-    sw = sliced_wasserstein(xs, mixture_sample(4000, seed=2))
-    print(f"sliced W = {sw:.4f}")
-    assert sw <= 0.15, sw
+    exact = mixture_sample(4000, seed=2)
+    sws = [sliced_wasserstein(_sample(vp, net, 4000, 500, seed=s), exact) for s in (0, 1, 2)]
+    print("sliced W =", [round(v, 4) for v in sws])
+    assert max(sws) <= 0.15, sws
 
 
 # --- checkpoints -----------------------------------------------------------------------
