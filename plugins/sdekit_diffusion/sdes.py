@@ -1,0 +1,258 @@
+r"""Forward noising SDEs with exact marginals: VE, VP, sub-VP (Song et al., ICLR 2021) and OU.
+
+Each is an :class:`sdekit.SDE` (diagonal noise, ``additive=True``: ``g`` depends on t
+only) on ``t ∈ [0, T]`` with ``marginal(t) -> (m_t, s_t)`` such that
+``x_t | x_0 ~ N(m_t x_0, s_t² I)``. Derivation: for :math:`dx = -\tfrac12 β(t) x\,dt + g(t)\,dW`
+the mean solves :math:`\dot m = -\tfrac12 β m` and the variance :math:`\dot v = -β v + g^2`, so
+with :math:`B(t) = \int_0^t β`
+
+* **VE** (:math:`f = 0`, :math:`g^2 = \tfrac{d}{dt}σ^2(t)`, :math:`σ(t) = σ_{min}(σ_{max}/σ_{min})^t`):
+  :math:`m_t = 1`, :math:`s_t^2 = σ(t)^2 - σ(0)^2` (exact; Song et al.'s code uses
+  :math:`σ(t)` itself, which is off by :math:`σ_{min}^2`).
+* **VP** (:math:`g^2 = β`, :math:`β(t) = β_{min} + t(β_{max} - β_{min})`):
+  :math:`m_t = e^{-B/2}`, :math:`s_t^2 = 1 - e^{-B}`. The tutorial seed prints
+  :math:`m_t = e^{-B}` (its (4.2.54)/(5.3.32)), which Monte Carlo rejects: the
+  variance equation gives :math:`e^{-B}` for :math:`m_t^2`, not for :math:`m_t`.
+* **sub-VP** (:math:`g^2 = β(1 - e^{-2B})`): :math:`m_t = e^{-B/2}`,
+  :math:`v = e^{-B}\int_0^t β(e^{B} - e^{-B}) = (1 - e^{-B})^2`, so :math:`s_t = 1 - e^{-B}`.
+* **OU** (:math:`dx = θ(μ - x)\,dt + σ\,dW`): :math:`m_t = e^{-θt}`,
+  :math:`s_t^2 = σ^2(1 - e^{-2θt})/(2θ)` and a shift ``marginal_shift(t) = μ(1 - m_t)``.
+
+``drift``/``diffusion`` use arithmetic operators only (t is a float), so they
+run on every backend; ``marginal`` accepts floats, NumPy arrays and torch tensors.
+``prior_sample(n, d, seed)`` draws the prior :math:`\mathcal N(0, s_T^2 I)` (VE) or
+:math:`\mathcal N(0, I)` (VP, sub-VP) from :mod:`sdekit.philox` (a node id of its own,
+so a solve with the same seed draws independent increments).
+
+>>> import sdekit_diffusion as skd
+>>> vp = skd.VPSDE()
+>>> m, s = vp.marginal(1.0)
+>>> round(float(m), 4), round(float(s), 4)
+(0.0066, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import sdekit as sk
+from sdekit import philox
+from sdekit.errors import InvalidArgumentError, ShapeError
+
+from sdekit_scores import _arrays as Ar
+
+_NODE_PRIOR = 2**64 - 8
+
+
+def _check_positive(name, v):
+    if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+        raise InvalidArgumentError(f"{name} must be a positive finite float; got {v!r}")
+    return float(v)
+
+
+class LinearSDE(sk.SDE):
+    r"""Base class: a forward SDE ``dx = a(t) x dt + c(t) dt + g(t) dW`` with exact Gaussian transitions.
+
+    Subclasses define ``drift_coef(t)`` (``a``), ``diffusion_coef(t)`` (``g``),
+    ``marginal(t)`` and ``prior_std``; optionally ``drift_shift(t)`` (``c``) and
+    ``marginal_shift(t)``.
+    """
+
+    T = 1.0
+    prior_std = 1.0
+    prior_mean = 0.0
+
+    def __init__(self):
+        super().__init__(self._drift, self._diffusion, noise="diagonal", calculus="ito", additive=True)
+
+    def drift_shift(self, t):
+        return 0.0
+
+    def _drift(self, t, x):
+        c = self.drift_shift(t)
+        return self.drift_coef(t) * x + c if c else self.drift_coef(t) * x
+
+    def _diffusion(self, t, x):
+        return 0.0 * x + self.diffusion_coef(t)
+
+    def transition(self, t_from, t_to):
+        r"""``(a, v)`` with ``x_{t_to} | x_{t_from} ~ N(a x_{t_from} + b, v I)`` (``t_from < t_to``):
+        ``a = m(t_to)/m(t_from)``, ``v = s(t_to)² − a² s(t_from)²``."""
+        m0, s0 = (float(v) for v in self.marginal(float(t_from)))
+        m1, s1 = (float(v) for v in self.marginal(float(t_to)))
+        a = m1 / m0
+        return a, max(s1 * s1 - a * a * s0 * s0, 0.0)
+
+    def prior_sample(self, n, d, seed=0):
+        """``n`` draws from the prior ``N(prior_mean, prior_std² I)``, ``(n, d)`` float64 NumPy."""
+        n, d = int(n), int(d)
+        if n < 1 or d < 1:
+            raise ShapeError(f"prior_sample needs n >= 1 and d >= 1; got n={n}, d={d}")
+        z = philox.normals(philox.check_seed(seed), _NODE_PRIOR, np.arange(n, dtype=np.uint64), d)
+        return self.prior_mean + self.prior_std * z
+
+    def prior_logp(self, x):
+        r""":math:`\log \mathcal N(x; \text{prior\_mean}, \text{prior\_std}^2 I)` per row, ``(n,)`` (NumPy or torch)."""
+        d = x.shape[-1]
+        z = (x - self.prior_mean) * (1.0 / self.prior_std)
+        return -0.5 * (z * z).sum(-1) - d * (math.log(self.prior_std) + 0.5 * math.log(2 * math.pi))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class VESDE(LinearSDE):
+    r"""Variance exploding: :math:`dx = \sqrt{\tfrac{d}{dt}σ^2(t)}\,dW`, :math:`σ(t) = σ_{min}(σ_{max}/σ_{min})^t`.
+
+    :math:`g(t) = σ(t)\sqrt{2\ln(σ_{max}/σ_{min})}`; ``marginal(t) = (1, sqrt(σ(t)² − σ_min²))``;
+    prior :math:`\mathcal N(0, (σ_{max}^2 - σ_{min}^2) I)`.
+
+    >>> ve = VESDE(sigma_min=0.01, sigma_max=50.0)
+    >>> m, s = ve.marginal(1.0)
+    >>> float(m), round(float(s), 4)
+    (1.0, 50.0)
+    """
+
+    def __init__(self, sigma_min=0.01, sigma_max=50.0):
+        self.sigma_min = _check_positive("sigma_min", sigma_min)
+        self.sigma_max = _check_positive("sigma_max", sigma_max)
+        if self.sigma_max <= self.sigma_min:
+            raise InvalidArgumentError(f"sigma_max must exceed sigma_min; got {sigma_min}, {sigma_max}")
+        self._log_ratio = math.log(self.sigma_max / self.sigma_min)
+        self.prior_std = math.sqrt(self.sigma_max**2 - self.sigma_min**2)
+        super().__init__()
+
+    def sigma(self, t):
+        """σ(t) = σ_min (σ_max/σ_min)^t."""
+        return self.sigma_min * Ar.exp(self._log_ratio * t) if not isinstance(t, float) else \
+            self.sigma_min * math.exp(self._log_ratio * t)
+
+    def drift_coef(self, t):
+        return 0.0
+
+    def diffusion_coef(self, t):
+        return self.sigma(float(t)) * math.sqrt(2.0 * self._log_ratio)
+
+    def _drift(self, t, x):
+        return 0.0 * x
+
+    def marginal(self, t):
+        s = self.sigma(t)
+        return 1.0 + 0.0 * s, Ar.sqrt(s * s - self.sigma_min**2) if not isinstance(s, float) else \
+            math.sqrt(max(s * s - self.sigma_min**2, 0.0))
+
+    def __repr__(self):
+        return f"VESDE(sigma_min={self.sigma_min}, sigma_max={self.sigma_max})"
+
+
+class VPSDE(LinearSDE):
+    r"""Variance preserving: :math:`dx = -\tfrac12β(t)x\,dt + \sqrt{β(t)}\,dW`, :math:`β(t) = β_{min} + t(β_{max}-β_{min})`.
+
+    ``marginal(t) = (e^{-B/2}, sqrt(1 − e^{-B}))`` with :math:`B(t) = β_{min}t + \tfrac12(β_{max}-β_{min})t^2`;
+    prior :math:`\mathcal N(0, I)`.
+
+    >>> vp = VPSDE()
+    >>> round(float(vp.marginal(0.5)[0]), 4)      # exp(-B(0.5)/2), B(0.5) = 2.5375
+    0.2812
+    """
+
+    def __init__(self, beta_min=0.1, beta_max=20.0):
+        self.beta_min = _check_positive("beta_min", beta_min)
+        self.beta_max = _check_positive("beta_max", beta_max)
+        super().__init__()
+
+    def beta(self, t):
+        """β(t) = β_min + t (β_max − β_min)."""
+        return self.beta_min + t * (self.beta_max - self.beta_min)
+
+    def B(self, t):
+        """∫_0^t β = β_min t + (β_max − β_min) t² / 2."""
+        return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t
+
+    def drift_coef(self, t):
+        return -0.5 * self.beta(t)
+
+    def diffusion_coef(self, t):
+        return math.sqrt(self.beta(float(t)))
+
+    def marginal(self, t):
+        B = self.B(t)
+        if isinstance(B, float):
+            return math.exp(-0.5 * B), math.sqrt(-math.expm1(-B))
+        return Ar.exp(-0.5 * B), Ar.sqrt(1.0 - Ar.exp(-B))
+
+    def __repr__(self):
+        return f"VPSDE(beta_min={self.beta_min}, beta_max={self.beta_max})"
+
+
+class SubVPSDE(VPSDE):
+    r"""Sub-VP: :math:`dx = -\tfrac12β(t)x\,dt + \sqrt{β(t)(1 - e^{-2B(t)})}\,dW`.
+
+    ``marginal(t) = (e^{-B/2}, 1 − e^{-B})`` (the variance is the square of VP's); prior
+    :math:`\mathcal N(0, I)`.
+
+    >>> sub = SubVPSDE()
+    >>> round(float(sub.marginal(0.5)[1]), 4)     # 1 − exp(−2.5375)
+    0.9209
+    """
+
+    def diffusion_coef(self, t):
+        t = float(t)
+        return math.sqrt(self.beta(t) * -math.expm1(-2.0 * self.B(t)))
+
+    def marginal(self, t):
+        B = self.B(t)
+        if isinstance(B, float):
+            return math.exp(-0.5 * B), -math.expm1(-B)
+        return Ar.exp(-0.5 * B), 1.0 - Ar.exp(-B)
+
+    def __repr__(self):
+        return f"SubVPSDE(beta_min={self.beta_min}, beta_max={self.beta_max})"
+
+
+class OUSDE(LinearSDE):
+    r"""Ornstein–Uhlenbeck :math:`dx = θ(μ - x)\,dt + σ\,dW` on ``[0, T]``.
+
+    ``marginal(t) = (e^{-θt}, σ sqrt((1 − e^{-2θt})/(2θ)))``, ``marginal_shift(t) = μ(1 − e^{-θt})``;
+    prior: the stationary law :math:`\mathcal N(μ, σ^2/(2θ))`.
+
+    >>> ou = OUSDE(theta=2.0, sigma=0.7, mu=1.0)
+    >>> round(float(ou.marginal_shift(10.0)), 6), round(ou.prior_std, 4)
+    (1.0, 0.35)
+    """
+
+    def __init__(self, theta=1.0, sigma=1.0, mu=0.0, T=1.0):
+        self.theta = _check_positive("theta", theta)
+        self.sigma_ = _check_positive("sigma", sigma)
+        self.mu = float(mu)
+        self.T = _check_positive("T", T)
+        self.prior_std = self.sigma_ / math.sqrt(2 * self.theta)
+        self.prior_mean = self.mu
+        super().__init__()
+
+    def drift_coef(self, t):
+        return -self.theta
+
+    def drift_shift(self, t):
+        return self.theta * self.mu
+
+    def diffusion_coef(self, t):
+        return self.sigma_
+
+    def marginal(self, t):
+        if isinstance(t, (int, float)):
+            t = float(t)
+            return math.exp(-self.theta * t), self.prior_std * math.sqrt(-math.expm1(-2 * self.theta * t))
+        return Ar.exp(-self.theta * t), self.prior_std * Ar.sqrt(1.0 - Ar.exp(-2 * self.theta * t))
+
+    def marginal_shift(self, t):
+        m = self.marginal(t)[0]
+        return self.mu * (1.0 - m)
+
+    def __repr__(self):
+        return f"OUSDE(theta={self.theta}, sigma={self.sigma_}, mu={self.mu}, T={self.T})"
+
+
+__all__ = ["LinearSDE", "VESDE", "VPSDE", "SubVPSDE", "OUSDE"]
