@@ -174,6 +174,10 @@ def _perturb(x, sde, t, noise, eps, T, generator):
         raise ShapeError(f"noise must have shape {tuple(x.shape)}; got {tuple(z.shape)}")
     m, s = forward_marginal(sde, t)
     xt = m.to(x.dtype)[:, None] * x + s.to(x.dtype)[:, None] * z
+    if hasattr(sde, "marginal_shift"):  # x_t | x_0 ~ N(m_t x_0 + c_t, s_t^2 I), e.g. an OU process with mean mu
+        c = sde.marginal_shift(t)
+        c = c.to(xt) if torch.is_tensor(c) else torch.as_tensor(np.asarray(c, dtype=np.float64)).to(xt)
+        xt = xt + (c[:, None] if c.ndim == 1 else c)
     return t, z, xt, s
 
 
@@ -204,7 +208,8 @@ def dsm_loss(score, x, sde, *, t=None, noise=None, eps=1e-5, T=None, weighting="
     score : callable ``(t, x) -> (n, d)`` (torch); called with an ``(n,)`` float64
         tensor of times (a :class:`ScoreMLP` and analytic scores accept it).
     x : ``(n, d)`` data batch ``x_0``
-    sde : forward SDE with ``.marginal(t) -> (m_t, s_t)`` (and ``.T``)
+    sde : forward SDE with ``.marginal(t) -> (m_t, s_t)`` (and ``.T``; a ``.marginal_shift(t)``
+        ``c_t``, as on ``OUSDE``, is added: ``x_t = m_t x_0 + c_t + s_t z``)
     t, noise : optional fixed times ``(n,)`` (or a float) and normals ``(n, d)``;
         drawn from ``generator`` when omitted (``t ~ U[eps, T]``)
     weighting : ``"std2"`` (λ = s_t², default), ``"likelihood"`` (λ = g(t)²),

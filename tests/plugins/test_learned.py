@@ -472,3 +472,25 @@ def test_docstring_examples(name):
         warnings.simplefilter("ignore", UserWarning)
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_dsm_uses_the_marginal_shift_of_an_ou_forward_process():
+    import sdekit_diffusion as skd
+
+    ou = skd.OUSDE(theta=2.0, sigma=1.0, mu=1.0)
+    x = _gaussian_data(20_000)
+    true = PerturbedGaussianScore(ou)
+    with torch.no_grad():
+        true.B.copy_(torch.linalg.cholesky(SIGMA))
+        true.mu.copy_(MU)
+
+    def shifted(t, y):  # p_t = N(m_t mu + c_t, m_t^2 Sigma + s_t^2 I)
+        tt = torch.as_tensor(t, dtype=torch.float64).expand(y.shape[0])
+        return true(t, y - torch.as_tensor(ou.marginal_shift(tt.numpy()))[:, None])
+
+    g = torch.Generator().manual_seed(0)
+    t = 0.05 + 0.95 * torch.rand(x.shape[0], generator=g, dtype=torch.float64)
+    z = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    good = dsm_loss(shifted, x, ou, t=t, noise=z).item()
+    unshifted = dsm_loss(true, x, ou, t=t, noise=z).item()
+    assert good < unshifted - 0.1

@@ -195,3 +195,16 @@ def test_log_likelihood_rejects_state_dependent_diffusion_and_bad_options():
         log_likelihood(vp, score, x, divergence="trace")
     with pytest.raises(InvalidArgumentError):
         log_likelihood(vp, score, x, eps=2.0)
+
+
+def test_log_likelihood_with_the_scores_plugins_analytic_gaussian():
+    """The same acceptance check through sdekit_scores.Gaussian.perturbed(vp) (issue 6's exact score)."""
+    import sdekit_scores as sks
+
+    vp = _vp()
+    gauss = sks.Gaussian(MU2.numpy(), SIGMA2.numpy())
+    x = _points(MU2, SIGMA2, 100, seed=3)
+    ll = log_likelihood(vp, gauss.perturbed(vp), x)
+    assert (ll - torch.as_tensor(gauss.log_prob(x.numpy()))).abs().max().item() < 0.03
+    mine = log_likelihood(vp, _gaussian_score(vp, MU2, SIGMA2), x)
+    assert (ll - mine).abs().max().item() < 1e-6
