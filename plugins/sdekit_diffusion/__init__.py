@@ -43,3 +43,10 @@ def _learned_section(out_dir, quick=False):
 
 # Sections the core ``sdekit demo`` appends (imported lazily: torch only for the learned one).
 demo_sections = (_diffusion_section, _learned_section)
+
+try:  # issue 7: explicit uniform dequantisation used by bits_per_dim
+    from .likelihood import dequantize  # noqa: F401
+
+    __all__ += ["dequantize"]
+except ImportError:  # pragma: no cover
+    pass

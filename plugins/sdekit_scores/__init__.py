@@ -54,3 +54,9 @@ try:
     __all__ += ["save_checkpoint", "load_checkpoint"]
 except ImportError:  # pragma: no cover
     pass
+try:  # issue 7: the error a refused (code-carrying) or mismatched checkpoint raises
+    from .checkpoint import CheckpointError  # noqa: F401
+
+    __all__ += ["CheckpointError"]
+except ImportError:  # pragma: no cover
+    pass
