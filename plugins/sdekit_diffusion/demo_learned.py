@@ -147,6 +147,22 @@ def learned_section(out_dir, quick=False):
     from . import sample
 
     os.makedirs(out_dir, exist_ok=True)
+    threads = torch.get_num_threads()
+    # A 3x128 MLP gains nothing from intra-op threads, and torch's OpenMP workers contend badly with
+    # the Numba workers the core demo sections leave spinning (measured 20x slower); restored below.
+    torch.set_num_threads(1)
+    try:
+        return _learned_section(out_dir, quick)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _learned_section(out_dir, quick):
+    from sdekit_scores.nets import ScoreMLP
+    from sdekit_scores.training import train
+
+    from . import sample
+
     steps, batch, n, n_sde, n_nll = (300, 256, 1000, 100, 200) if quick else (3000, 512, 4000, 500, 1000)
     vp = _vp()
     data = mixture_sample(20_000, seed=0)
