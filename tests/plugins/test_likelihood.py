@@ -21,45 +21,12 @@ from sdekit_diffusion.likelihood import bits_per_dim, dequantize, log_likelihood
 
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small nets gain nothing from intra-op threads, and spinning OpenMP threads collapse under the
-    load of concurrent test runs on a 2-core machine; restored afterwards for other modules."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _vp():
-    try:
-        from sdekit_diffusion import VPSDE
+    from sdekit_diffusion import VPSDE
 
-        return VPSDE()
-    except ImportError:
-        pass
-
-    class VP:
-        T, b0, b1 = 1.0, 0.1, 20.0
-
-        def beta(self, t):
-            return self.b0 + (self.b1 - self.b0) * t
-
-        def drift(self, t, x):
-            return -0.5 * self.beta(t) * x
-
-        def diffusion(self, t, x):
-            return self.beta(t) ** 0.5 + 0 * x
-
-        def marginal(self, t):
-            t = torch.as_tensor(t, dtype=torch.float64)
-            m = torch.exp(-0.5 * (self.b0 * t + 0.5 * (self.b1 - self.b0) * t ** 2))
-            return m, torch.sqrt(1 - m ** 2)
-
-        def prior_logp(self, x):
-            return -0.5 * (x ** 2).sum(-1) - x.shape[1] * 0.5 * math.log(2 * math.pi)
-
-    return VP()
+    return VPSDE()
 
 
 def _marginal(vp, t):
