@@ -207,7 +207,8 @@ def test_nfe_and_method_names():
         assert len(calls) == 20 * per_step, method
 
 
-@pytest.mark.parametrize("module", ["sdekit_diffusion", "sdekit_diffusion.sdes", "sdekit_diffusion.samplers"])
+@pytest.mark.parametrize("module", ["sdekit_diffusion", "sdekit_diffusion.sdes", "sdekit_diffusion.samplers",
+                                    "sdekit_diffusion.quality"])
 def test_docstring_examples(module):
     import doctest
     import importlib
