@@ -61,6 +61,16 @@ class ReverseDiffusionPC(PredictorCorrector):
     (for VE: ``v = σ_t² − σ_{t'}²``, as in SMLD; for VP ``a = sqrt(1 − β_i)``-like).
     ``z = ΔW/sqrt(ds)`` is the step's Brownian increment. The corrector
     (:class:`~sdekit_scores.LangevinCorrector`) then acts at ``t'``. Itô, weak order 1.
+
+    >>> import sdekit as sk, sdekit_scores as sks
+    >>> from sdekit_diffusion import VESDE, ReverseDiffusionPC
+    >>> ve, data = VESDE(), sks.Gaussian([1.0], [[0.25]])
+    >>> score = data.perturbed(ve)
+    >>> pc = ReverseDiffusionPC(ve, score, 1.0, sks.LangevinCorrector(score, 0.1, T=1.0))
+    >>> x = sk.solve(sks.reverse(ve, score, 1.0), ve.prior_sample(4000, 1, seed=0), (0.0, 0.999),
+    ...              n_steps=200, method=pc, seed=0).ys[-1]
+    >>> round(float(x.mean()), 1), round(float(x.std()), 1)
+    (1.0, 0.5)
     """
 
     name = "reverse_diffusion_pc"
@@ -94,6 +104,15 @@ class Ancestral(Solver):
     scheme (the posterior over ``x_0`` is replaced by its mean). One score
     evaluation per step; ``z = ΔW/sqrt(Δ)`` from the step's Brownian increment.
     Run on the reversed SDE (for its grid and Brownian path; its drift is not used).
+
+    >>> import sdekit as sk, sdekit_scores as sks
+    >>> from sdekit_diffusion import VPSDE, Ancestral
+    >>> vp, data = VPSDE(), sks.Gaussian([1.0], [[0.25]])
+    >>> score = data.perturbed(vp)
+    >>> x = sk.solve(sks.reverse(vp, score, 1.0), vp.prior_sample(4000, 1, seed=0), (0.0, 0.999),
+    ...              n_steps=200, method=Ancestral(vp, score, 1.0), seed=0).ys[-1]
+    >>> round(float(x.mean()), 1), round(float(x.std()), 1)
+    (1.0, 0.5)
     """
 
     name = "ancestral"
@@ -137,6 +156,16 @@ class AnnealedLangevin(Solver):
     step. A sampler of the family, not an SDE discretisation: its error at a fixed step
     rule does not vanish as levels are refined (Langevin's ``O(α)`` bias), see
     ``docs/diffusion.md``.
+
+    >>> import sdekit as sk, sdekit_scores as sks
+    >>> from sdekit_diffusion import VESDE, AnnealedLangevin
+    >>> ve, data = VESDE(), sks.Gaussian([1.0], [[0.25]])
+    >>> score = data.perturbed(ve)
+    >>> al = AnnealedLangevin(ve, score, 1.0, snr=0.3, n_inner=2)
+    >>> x = sk.solve(sks.reverse(ve, score, 1.0), ve.prior_sample(4000, 1, seed=0), (0.0, 0.999),
+    ...              n_steps=200, method=al, seed=0).ys[-1]
+    >>> round(float(x.mean()), 1), round(float(x.std()), 1)
+    (1.0, 0.5)
     """
 
     name = "annealed_langevin"

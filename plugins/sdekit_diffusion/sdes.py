@@ -58,6 +58,11 @@ class LinearSDE(sk.SDE):
     Subclasses define ``drift_coef(t)`` (``a``), ``diffusion_coef(t)`` (``g``),
     ``marginal(t)`` and ``prior_std``; optionally ``drift_shift(t)`` (``c``) and
     ``marginal_shift(t)``.
+
+    >>> from sdekit_diffusion import VPSDE
+    >>> a, v = VPSDE().transition(0.5, 0.6)       # x_0.6 | x_0.5 ~ N(a x_0.5, v)
+    >>> round(a, 4), round(v, 4)
+    (0.5757, 0.6686)
     """
 
     T = 1.0

@@ -86,7 +86,13 @@ def divergence_fd(sde, t, x):
 
 
 def divergence_autograd(sde, t, x):
-    r""":math:`\nabla\cdot(GG^\top)(t, x)` for a torch state by forward-mode autograd (``d`` JVPs)."""
+    r""":math:`\nabla\cdot(GG^\top)(t, x)` for a torch state by forward-mode autograd (``d`` JVPs).
+
+    >>> import torch, sdekit as sk
+    >>> gbm = sk.SDE(lambda t, x: 0 * x, lambda t, x: 0.5 * x)      # d/dx 0.25 x^2 = 0.5 x
+    >>> divergence_autograd(gbm, 0.0, torch.tensor([[2.0]], dtype=torch.float64)).tolist()
+    [[1.0]]
+    """
     import torch
 
     d = x.shape[1]
