@@ -214,3 +214,21 @@ def test_docstring_examples(module):
     import importlib
 
     assert doctest.testmod(importlib.import_module(module)).failed == 0
+
+
+def test_pc_options_and_em_predictor():
+    vp = SDES["vp"]
+    sc = MIX1D.perturbed(vp)
+    for kw in ({"predictor": "euler_maruyama"}, {"snr": 0.2, "n_corrector": 2}):
+        x = skd.sample(vp, sc, 3000, 1, method="pc", n_steps=150, seed=8, backend="numpy", **kw)
+        assert _ks(x) < 0.036, kw
+    with pytest.raises(InvalidArgumentError, match="predictor"):
+        skd.sample(vp, sc, 10, 1, method="pc", n_steps=5, predictor="nope", backend="numpy")
+
+
+def test_heun_refuses_a_state_dependent_reversal():
+    gbm = sk.SDE(lambda t, x: 0.1 * x, lambda t, x: 0.3 * x)
+    gbm.T = 1.0
+    gbm.prior_sample = lambda n, d, seed: np.ones((n, d))
+    with pytest.raises(sk.errors.IncompatibleMethodError):
+        skd.sample(gbm, lambda t, x: -1.0 / x, 10, 1, method="heun", n_steps=5, backend="numpy")
