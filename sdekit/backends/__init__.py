@@ -41,10 +41,14 @@ def get_backend(name):
             raise BackendError(f'backend="numba" is unavailable: {e}') from e
         return NumbaBackend()
     if name == "torch":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise BackendError('backend="torch" needs torch installed: pip install "sdekit[torch]"')
         try:
             from .torch_backend import TorchBackend
         except ImportError as e:
-            raise BackendError(f'backend="torch" needs torch installed ({e}); pip install "sdekit[torch]"') from e
+            raise BackendError(f'backend="torch" is unavailable: {e}') from e
         return TorchBackend()
     raise BackendError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
 
