@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .quality import MIX2D, SAMPLERS, floor, markdown_table, plot_quality, quality_table
+from .quality import MIX2D, SAMPLERS, floor, markdown_table, plot_quality, quality_table, scatter_panels
 from .samplers import sample
 from .sdes import VPSDE
 
@@ -52,23 +52,11 @@ def diffusion_section(out_dir, quick=False) -> str:
 
 def _plots(out, exact, samples, rows, fl):
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover
         return "(matplotlib not installed: no plots)"
     panels = [("exact", exact)] + list(samples.items())
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), sharex=True, sharey=True)
-    for ax, (label, xs) in zip(axes, panels):
-        ax.scatter(xs[:, 0], xs[:, 1], s=0.5, alpha=0.4)
-        ax.set_title(label, fontsize=8)
-        ax.set_aspect("equal")
-    axes[0].set_xlim(-3.5, 3)
-    axes[0].set_ylim(-3, 2.5)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "diffusion_samples.png"), dpi=110)
-    plt.close(fig)
+    scatter_panels(panels, os.path.join(out, "diffusion_samples.png"), xlim=(-3.5, 3), ylim=(-3, 2.5))
     plot_quality(rows, os.path.join(out, "diffusion_quality.png"), title="2-D mixture, VP, exact score",
                  ylabel="sliced W₂ to exact samples", floor_value=fl)
     return "![samples per sampler](diffusion_samples.png)\n\n![quality vs score evaluations](diffusion_quality.png)"

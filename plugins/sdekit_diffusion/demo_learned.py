@@ -141,15 +141,10 @@ def learned_section(out_dir, quick=False):
     NLL of 1000 held-out points. ``quick``: 300 steps, 1000 samples, 100 SDE
     steps, 200 NLL points (a few seconds).
     """
-    from sdekit_scores.nets import ScoreMLP
-    from sdekit_scores.training import train
-
-    from . import sample
-
     os.makedirs(out_dir, exist_ok=True)
     threads = torch.get_num_threads()
     # A 3x128 MLP gains nothing from intra-op threads, and torch's OpenMP workers contend badly with
-    # the Numba workers the core demo sections leave spinning (measured 20x slower); restored below.
+    # other CPU-heavy work running beside it (measured 20x slower); restored below.
     torch.set_num_threads(1)
     try:
         return _learned_section(out_dir, quick)
@@ -227,16 +222,10 @@ def _plots(out, history, exact, samples):
     fig.tight_layout()
     fig.savefig(os.path.join(out, "learned_loss.png"), dpi=120)
     plt.close(fig)
-    fig, axes = plt.subplots(1, 1 + len(samples), figsize=(4 * (1 + len(samples)), 4), sharex=True, sharey=True)
-    for ax, (label, xs) in zip(axes, [("exact samples", exact)] + list(samples.items())):
-        ax.scatter(xs[:, 0], xs[:, 1], s=1, alpha=0.4)
-        ax.set_title(label, fontsize=9)
-        ax.set_aspect("equal")
-    axes[0].set_xlim(-4, 4)
-    axes[0].set_ylim(-3.5, 3.5)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "learned_samples.png"), dpi=120)
-    plt.close(fig)
+    from .quality import scatter_panels
+
+    scatter_panels([("exact samples", exact)] + list(samples.items()), os.path.join(out, "learned_samples.png"),
+                   xlim=(-4, 4), ylim=(-3.5, 3.5), panel_size=4, point_size=1, title_size=9)
     return "![training loss](learned_loss.png)\n\n![samples](learned_samples.png)"
 
 

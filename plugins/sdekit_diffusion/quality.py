@@ -93,6 +93,26 @@ def quality_table(problem="1d", *, methods=None, steps=(10, 30, 100, 300, 1000),
     return rows
 
 
+def scatter_panels(panels, path, *, xlim, ylim, panel_size=2.6, point_size=0.5, title_size=8):
+    """One scatter panel per ``(label, (n, 2) samples)`` pair, sharing axes, saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_size * len(panels), panel_size * 1.08),
+                             sharex=True, sharey=True)
+    for ax, (label, xs) in zip(axes, panels):
+        ax.scatter(xs[:, 0], xs[:, 1], s=point_size, alpha=0.4)
+        ax.set_title(label, fontsize=title_size)
+        ax.set_aspect("equal")
+    axes[0].set_xlim(*xlim)
+    axes[0].set_ylim(*ylim)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_quality(rows, path, *, title, ylabel, floor_value=None):
     """Log–log plot of metric against score evaluations, one line per sampler."""
     import matplotlib

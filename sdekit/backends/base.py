@@ -118,6 +118,19 @@ class Backend:
             step=step, time=t,
         )
 
+    # Finiteness watch: the loop reports each step to the backend; NumPy raises at once,
+    # torch records the first bad step on the device and raises after the loop (no host sync).
+    def finite_watch(self, x):
+        return None
+
+    def watch_step(self, watch, x, step, t):
+        if not self.all_finite(x):
+            raise self.nonfinite_error(x, step, t)
+        return watch
+
+    def watch_end(self, watch, x, times):
+        return None
+
     def integrate(self, solver, terms, x, plan, bm, aux_bm, progress):
         """The fixed-step loop: one pure ``solver.step`` per grid interval."""
         if solver.adaptive:
@@ -129,6 +142,7 @@ class Backend:
         increments = bm.increments(times) if bm is not None else None
         d = x.shape[1]
         saved = [x] if 0 in save else []
+        watch = self.finite_watch(x)
         with Progress(plan.n_steps, solver.name, enabled=progress) as bar:
             for i in range(plan.n_steps):
                 t = float(times[i])
@@ -136,10 +150,10 @@ class Backend:
                 dw = next(increments) if increments is not None else None
                 aux = tuple(aux_bm.aux_normals(i, k, dim=d) for k in range(solver.n_aux))
                 x = solver.step(terms, t, dt, x, dw, aux)
-                if not self.all_finite(x):
-                    raise self.nonfinite_error(x, i, t)
+                watch = self.watch_step(watch, x, i, t)
                 if i + 1 in save:
                     saved.append(x)
                 bar.update()
+        self.watch_end(watch, x, times)
         return IntegrateResult(times[plan.save], self.stack(saved), plan.n_steps,
                                plan.n_steps * solver.nfe_per_step)

@@ -25,9 +25,8 @@ import torch
 from .. import philox
 from ..brownian import BrownianPath
 from ..errors import InvalidArgumentError, ShapeError
-from ..progress import Progress
 from ..solvers.base import Terms
-from .base import Backend, IntegrateResult
+from .base import Backend
 
 _MASK = 0xFFFFFFFF
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -160,34 +159,15 @@ class TorchBackend(Backend):
     def reduce_max(self, x):
         return float(x.detach().max())
 
-    def integrate(self, solver, terms, x, plan, bm, aux_bm, progress):
-        """The fixed-step loop without host synchronisation.
+    def finite_watch(self, x):
+        """The first non-finite step, kept on the device (-1: none yet)."""
+        return torch.full((), -1, dtype=torch.int64, device=x.device)
 
-        The first non-finite step is recorded on the device and checked once after
-        the loop, so no ``.item()`` or branch on tensor values happens per step.
-        """
-        if solver.adaptive:
-            return super().integrate(solver, terms, x, plan, bm, aux_bm, progress)
-        times = plan.times
-        save = set(int(i) for i in plan.save)
-        increments = bm.increments(times) if bm is not None else None
-        d = x.shape[1]
-        saved = [x] if 0 in save else []
-        first_bad = torch.full((), -1, dtype=torch.int64, device=x.device)
-        with Progress(plan.n_steps, solver.name, enabled=progress) as bar:
-            for i in range(plan.n_steps):
-                t = float(times[i])
-                dt = float(times[i + 1]) - t
-                dw = next(increments) if increments is not None else None
-                aux = tuple(aux_bm.aux_normals(i, k, dim=d) for k in range(solver.n_aux))
-                x = solver.step(terms, t, dt, x, dw, aux)
-                bad_now = ~torch.isfinite(x).all()
-                first_bad = torch.where((first_bad < 0) & bad_now, torch.full_like(first_bad, i), first_bad)
-                if i + 1 in save:
-                    saved.append(x)
-                bar.update()
-        step = int(first_bad)  # the one synchronisation, after the loop
+    def watch_step(self, watch, x, step, t):
+        bad_now = ~torch.isfinite(x).all()
+        return torch.where((watch < 0) & bad_now, torch.full_like(watch, step), watch)
+
+    def watch_end(self, watch, x, times):
+        step = int(watch)  # the one synchronisation, after the loop
         if step >= 0:
             raise self.nonfinite_error(x, step, float(times[step]))
-        return IntegrateResult(times[plan.save], self.stack(saved), plan.n_steps,
-                               plan.n_steps * solver.nfe_per_step)

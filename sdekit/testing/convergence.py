@@ -43,7 +43,7 @@ import numpy as np
 from scipy import stats
 
 from ..brownian import BrownianPath, odd_part
-from ..sde import SDE, as_sde
+from ..sde import as_sde
 from ..solve import solve
 from .problems import Problem
 
