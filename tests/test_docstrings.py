@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["sdekit", "sdekit.sde", "sdekit.brownian", "sdekit.solve", "sdekit.solution", "sdekit.philox",
-           "sdekit.errors", "sdekit.plugins", "sdekit.solvers.euler_maruyama"]
+           "sdekit.errors", "sdekit.plugins", "sdekit.solvers.euler_maruyama",
+           "sdekit.backends.torch_backend", "sdekit.backends.numba_backend"]
 
 
 @pytest.mark.parametrize("name", MODULES)
