@@ -1,4 +1,4 @@
-"""Command line: ``sdekit demo | bench | convergence``."""
+"""Command line: ``sdekit demo | convergence`` (``bench`` joins with the Numba kernels, issue 3)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,11 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="solve GBM with every method; report orders, moments, timings")
     demo.add_argument("--out", default="demo_out", help="directory for the Markdown report and plots")
     demo.add_argument("--quick", action="store_true", help="fewer paths (for tests)")
-    bench = sub.add_parser("bench", help="run the CPU benchmark suite")
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
     conv = sub.add_parser("convergence", help="estimate a method's strong or weak order on a test problem")
     conv.add_argument("rest", nargs=argparse.REMAINDER)
     argv = sys.argv[1:] if argv is None else list(argv)
-    # bench and convergence parse their own options: argparse's REMAINDER would not pass
-    # a leading "--option" through, so hand them everything after the command verbatim.
-    if argv and argv[0] == "bench":
-        from .bench import main as bench_main
-
-        return bench_main(argv[1:])
+    # convergence parses its own options: argparse's REMAINDER would not pass
+    # a leading "--option" through, so hand it everything after the command verbatim.
     if argv and argv[0] == "convergence":
         from .testing.cli import main as conv_main
 
@@ -32,10 +26,6 @@ def main(argv=None):
         from .demo import run_demo
 
         return run_demo(out=args.out, quick=args.quick)
-    if args.command == "bench":
-        from .bench import main as bench_main
-
-        return bench_main(args.rest)
     from .testing.cli import main as conv_main
 
     return conv_main(args.rest)
