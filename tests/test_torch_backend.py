@@ -8,7 +8,9 @@ torchsde = pytest.importorskip("torchsde")
 
 import sdekit as sk  # noqa: E402
 from sdekit import philox  # noqa: E402
-from sdekit.backends.torch_backend import philox4x32_torch  # noqa: E402
+from sdekit.backends.torch_backend import TorchBackend, TorchNormalSource, philox4x32_torch  # noqa: E402
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 A = np.array([[-1.0, 0.3], [0.2, -0.5]])
 B = np.array([[[0.2, 0.1, 0.0], [0.0, 0.1, 0.3]]])
@@ -64,6 +66,73 @@ def test_brownian_paths_agree_with_numpy():
     assert np.allclose(bt.aux_normals(5, 1, dim=2).numpy(), bn.aux_normals(5, 1, dim=2), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel", ["torch", "numba"])
+def test_every_generator_kernel_gives_the_reference_normals(kernel):
+    # Words are bit-identical; normals may differ by the rounding of log in Acklam's tails
+    # (an ulp of |z| < 7), hence 1e-13 absolute.
+    seed, paths = 2**63 + 12345, np.arange(100, 612, dtype=np.uint64)
+    src = TorchNormalSource(seed, 512, 3, path_offset=100, kernel=kernel)
+    for u in (0, 1, 2, 3, 4, 2**33 + 5, 2**63 | 7):  # every lane, a high counter word, an aux node
+        ref = philox.normals(seed, u, paths, 3, compiled=False)
+        np.testing.assert_allclose(src.node(u).numpy(), ref, rtol=0, atol=1e-13)
+    assert src.node(6, n_comp=5).shape == (512, 5)
+
+
+def test_eager_and_numba_kernels_give_the_same_solve():
+    sde = PROBLEMS["diagonal"]
+    x0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    a = sk.solve(sde, x0, (0.0, 1.0), n_steps=12, n_paths=8, seed=5, backend=TorchBackend(kernel="torch"))
+    b = sk.solve(sde, x0, (0.0, 1.0), n_steps=12, n_paths=8, seed=5, backend=TorchBackend(kernel="numba"))
+    np.testing.assert_allclose(a.ys.numpy(), b.ys.numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_backend_options_are_checked():
+    with pytest.raises(sk.errors.InvalidArgumentError, match="compile"):
+        TorchBackend(compile="fastest")
+    with pytest.raises(sk.errors.InvalidArgumentError, match="kernel"):
+        TorchBackend(kernel="cuda")
+
+
+@pytest.mark.slow  # torch.compile takes 10-60 s on the CPU
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # raised inside torch.compile
+def test_compiled_step_and_generator_equal_eager():
+    sde = PROBLEMS["general"].with_calculus("stratonovich")
+    x0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    ref = sk.solve(sde, x0, (0.0, 1.0), n_steps=16, n_paths=32, seed=2, method="heun", save_at="steps")
+    be = TorchBackend(compile=True, kernel="compiled")
+    got = sk.solve(sde, x0, (0.0, 1.0), n_steps=16, n_paths=32, seed=2, method="heun", save_at="steps",
+                   backend=be)
+    # Fused kernels may contract a*b+c into an FMA: rounding-level differences only.
+    np.testing.assert_allclose(got.ys.numpy(), ref.ys.numpy(), rtol=1e-12, atol=1e-14)
+    again = sk.solve(sde, x0, (0.0, 1.0), n_steps=16, n_paths=32, seed=3, method="heun", backend=be)
+    assert again.ys.shape == (2, 32, 2)
+
+
+def test_the_loop_never_reads_tensor_values_per_step(monkeypatch):
+    """Host reads (``item``, ``bool``, ``int``, ``float``, ``tolist``, ``numpy`` of a result) must not grow with steps.
+
+    On CUDA each of them is a synchronisation; on the CPU we count the calls.
+    """
+    reads = []
+    for name in ("item", "__bool__", "__int__", "__float__", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *a, _original=original, _name=name, **k):
+            reads.append(_name)
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    sde = PROBLEMS["general"]
+    x0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    counts = []
+    for n_steps in (8, 64):
+        reads.clear()
+        sk.solve(sde, x0, (0.0, 1.0), n_steps=n_steps, n_paths=4, method="predictor_corrector",
+                 backend=TorchBackend(kernel="torch"))
+        counts.append(len(reads))
+    assert counts[0] == counts[1] and counts[0] <= 4, counts
+
+
 @pytest.mark.parametrize("noise, calculus, methods", CASES)
 def test_every_method_and_noise_type_equals_numpy(noise, calculus, methods):
     sde = PROBLEMS[noise]
@@ -110,51 +179,115 @@ class _SdekitBrownian(torchsde._brownian.BaseBrownian):
 
 
 class _TorchsdeGBM(torch.nn.Module):
+    """A torchsde module as users write them: tensor ``t``, parameters in drift and diffusion, a prior ``h``."""
+
     noise_type, sde_type = "diagonal", "ito"
 
     def __init__(self):
         super().__init__()
         self.mu = torch.nn.Parameter(torch.tensor([0.5, -0.2], dtype=torch.float64))
+        self.sigma = torch.nn.Parameter(torch.tensor(0.4, dtype=torch.float64))
 
     def f(self, t, y):
         return self.mu * y + torch.sin(t) * 0.1  # uses t as a tensor, as torchsde modules do
 
     def g(self, t, y):
-        return 0.4 * y
+        return self.sigma * y
+
+    def h(self, t, y):  # torchsde's prior drift (latent SDEs); solving ignores it
+        return -y
 
 
-def test_torchsde_agrees_on_shared_increments():
-    sde = _TorchsdeGBM()
+class _TorchsdeScalar(_TorchsdeGBM):
+    noise_type = "scalar"
+
+    def g(self, t, y):
+        return (self.sigma * y + 0.1)[:, :, None]  # torchsde's scalar noise: (n, d, 1)
+
+
+class _TorchsdeGeneral(_TorchsdeGBM):
+    noise_type, brownian_size = "general", 3
+
+    def g(self, t, y):
+        return (1.0 + 0.1 * y[:, :, None]) * torch.as_tensor(B, dtype=y.dtype) * self.sigma
+
+
+@pytest.mark.parametrize("module, m", [(_TorchsdeGBM, 2), (_TorchsdeScalar, 1), (_TorchsdeGeneral, 3)])
+def test_torchsde_agrees_on_shared_increments(module, m):
+    sde = module()
     y0 = torch.tensor([[1.0, 2.0]], dtype=torch.float64).expand(8, 2).clone()
-    bm = sk.BrownianPath(8, 2, (0.0, 1.0), seed=4, backend="torch")
-    ours = sk.solve(sde, y0, (0.0, 1.0), n_steps=32, brownian=bm)
-    theirs = torchsde.sdeint(sde, y0, torch.tensor([0.0, 1.0], dtype=torch.float64), method="euler",
-                             dt=1.0 / 32, bm=_SdekitBrownian(bm, y0))
+    bm = sk.BrownianPath(8, m, (0.0, 1.0), seed=4, backend="torch")
+    ts = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    ours = sk.solve(sde, y0, (0.0, 1.0), n_steps=32, brownian=bm, save_at=ts.numpy())
+    theirs = torchsde.sdeint(sde, y0, ts, method="euler", dt=1.0 / 32, bm=_SdekitBrownian(bm, y0))
     np.testing.assert_allclose(ours.ys.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_gradients_match_finite_differences():
+    """d/d(mu, sigma) of a Monte Carlo loss: autograd through the loop against central differences.
+
+    The loss is a smooth function of the parameters for fixed noise (same seed), so central
+    differences with h = 1e-6 in float64 are accurate to about h^2 + eps/h ~ 1e-10 relative.
+    """
     sde = _TorchsdeGBM()
+    params = [sde.mu, sde.sigma]
     y0 = torch.ones(2, dtype=torch.float64)
 
     def loss():
-        sol = sk.solve(sde, y0, (0.0, 1.0), n_steps=20, n_paths=64, seed=1)
+        sol = sk.solve(sde, y0, (0.0, 1.0), n_steps=20, n_paths=64, seed=1, method="milstein")
         return (sol.ys[-1] ** 2).mean()
 
-    value = loss()
-    value.backward()
-    grad = sde.mu.grad.clone()
+    loss().backward()
+    grad = torch.cat([p.grad.reshape(-1) for p in params]).clone()
     h = 1e-6
     fd = []
-    for k in range(2):
-        with torch.no_grad():
-            sde.mu[k] += h
+    for p in params:
+        flat = p.data.view(-1)
+        for k in range(flat.numel()):
+            flat[k] += h
             up = loss().item()
-            sde.mu[k] -= 2 * h
+            flat[k] -= 2 * h
             down = loss().item()
-            sde.mu[k] += h
-        fd.append((up - down) / (2 * h))
+            flat[k] += h
+            fd.append((up - down) / (2 * h))
     np.testing.assert_allclose(grad.numpy(), fd, rtol=1e-6)
+
+
+def test_gradients_through_an_nn_module_drift():
+    torch.manual_seed(0)  # initialises the layer's weights only; the noise comes from seed=
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).double()
+    sde = sk.SDE(lambda t, x: net(x), lambda t, x: 0.3 + 0.0 * x, additive=True)
+
+    def loss():
+        sol = sk.solve(sde, torch.zeros(2, dtype=torch.float64), (0.0, 1.0), n_steps=10, n_paths=16, seed=2)
+        return sol.ys[-1].sum(dim=1).pow(2).mean()
+
+    loss().backward()
+    w = net[0].weight
+    h = 1e-6
+    with torch.no_grad():
+        w[1, 0] += h
+        up = loss().item()
+        w[1, 0] -= 2 * h
+        down = loss().item()
+        w[1, 0] += h
+    assert w.grad[1, 0].item() == pytest.approx((up - down) / (2 * h), rel=1e-6)
+
+
+def test_half_precision_model_with_float32_state():
+    """A bf16 model inside the drift: the state stays float32 (torch promotes bf16 + f32 to f32)."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 2).to(torch.bfloat16).requires_grad_(False)
+    net32 = torch.nn.Linear(2, 2).requires_grad_(False)
+    net32.load_state_dict({k: v.float() for k, v in net.state_dict().items()})
+    x0 = torch.tensor([1.0, 0.5])
+    sol = sk.solve(sk.SDE(lambda t, x: net(x.to(torch.bfloat16)), lambda t, x: 0.2 * x), x0, (0.0, 1.0),
+                   n_steps=8, n_paths=4)
+    ref = sk.solve(sk.SDE(lambda t, x: net32(x), lambda t, x: 0.2 * x), x0, (0.0, 1.0), n_steps=8, n_paths=4)
+    assert sol.ys.dtype == torch.float32
+    # bf16 keeps 8 significant bits (relative rounding 4e-3 per evaluation, 8 steps of size 1/8).
+    np.testing.assert_allclose(sol.ys.numpy(), ref.ys.numpy(), rtol=0.03, atol=0.03)
+    assert not torch.equal(sol.ys, ref.ys)  # the bf16 model really ran
 
 
 def test_dtype_and_device_follow_x0():
@@ -181,7 +314,39 @@ def test_progress_bar(capsys):
     assert "5/5" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@CUDA
+@pytest.mark.gpu
+def test_cuda_generator_is_bit_identical_to_the_cpu():
+    seed, paths = 99, np.arange(4096, dtype=np.uint64)
+    for kernel in ("torch", "compiled"):
+        src = TorchNormalSource(seed, 4096, 2, device="cuda", kernel=kernel)
+        for u in (1, 2**33 + 6, 2**63 | 3):
+            ref = philox.normals(seed, u, paths, 2, compiled=False)
+            np.testing.assert_allclose(src.node(u).cpu().numpy(), ref, rtol=0, atol=1e-13)
+
+
+@CUDA
+@pytest.mark.gpu
+def test_cuda_loop_syncs_a_constant_number_of_times():
+    import warnings
+
+    gbm = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x)
+    counts = []
+    for n_steps in (8, 64):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                sk.solve(gbm, torch.ones(1, device="cuda"), (0.0, 1.0), n_steps=n_steps, n_paths=64)
+                torch.cuda.synchronize()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        counts.append(sum("synchroniz" in str(w.message) for w in caught))
+    assert counts[0] == counts[1], counts
+
+
+@CUDA
+@pytest.mark.gpu
 def test_cuda_matches_cpu():
     gbm = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x)
     cpu = sk.solve(gbm, torch.ones(1, dtype=torch.float64), (0.0, 1.0), n_steps=16, n_paths=32)

@@ -54,7 +54,14 @@ def get_backend(name):
 
 
 def select_backend(backend, sde, x0):
-    """Resolve ``backend`` for this problem (see the module docstring)."""
+    """Resolve ``backend`` for this problem (see the module docstring).
+
+    ``backend`` may also be a backend instance (e.g. ``TorchBackend(compile=True)``), used as given.
+    """
+    from .base import Backend
+
+    if isinstance(backend, Backend):
+        return backend
     if backend != "auto":
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")

@@ -9,6 +9,7 @@ the Numba backend replaces it with a compiled kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -131,6 +132,10 @@ class Backend:
     def watch_end(self, watch, x, times):
         return None
 
+    def stepper(self, solver, terms):
+        """``(t, dt, x, dw, aux) -> x``, one step of ``solver``; the torch backend may compile it."""
+        return partial(solver.step, terms)
+
     def integrate(self, solver, terms, x, plan, bm, aux_bm, progress):
         """The fixed-step loop: one pure ``solver.step`` per grid interval."""
         if solver.adaptive:
@@ -143,13 +148,14 @@ class Backend:
         d = x.shape[1]
         saved = [x] if 0 in save else []
         watch = self.finite_watch(x)
+        step = self.stepper(solver, terms)
         with Progress(plan.n_steps, solver.name, enabled=progress) as bar:
             for i in range(plan.n_steps):
                 t = float(times[i])
                 dt = float(times[i + 1]) - t
                 dw = next(increments) if increments is not None else None
                 aux = tuple(aux_bm.aux_normals(i, k, dim=d) for k in range(solver.n_aux))
-                x = solver.step(terms, t, dt, x, dw, aux)
+                x = step(t, dt, x, dw, aux)
                 watch = self.watch_step(watch, x, i, t)
                 if i + 1 in save:
                     saved.append(x)
