@@ -20,7 +20,7 @@ _C0, _C1, _C2, _C3, _C4, _C5 = ACKLAM_C
 _D0, _D1, _D2, _D3 = ACKLAM_D
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def philox_lane(c0, c1, c2, c3, k0, k1, lane):
     """Word ``lane`` of Philox4x32-10 on the counter (c0, c1, c2, c3) with key (k0, k1)."""
     m0, m1, mask = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32)
@@ -43,23 +43,35 @@ def philox_lane(c0, c1, c2, c3, k0, k1, lane):
     return c3
 
 
-@numba.njit(cache=True, nogil=True)
-def normal_from_word(w):
-    """Acklam's inverse normal CDF of ``(w + 1/2) 2^-32``."""
-    u = (np.float64(w) + 0.5) * TWO_M32
-    if ACKLAM_P_LOW <= u <= 1.0 - ACKLAM_P_LOW:
-        q = u - 0.5
-        r = q * q
-        num = (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5) * q
-        den = ((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0
-        return num / den
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def normal_central(u):
+    """Acklam's central rational, valid for ``ACKLAM_P_LOW <= u <= 1 - ACKLAM_P_LOW`` (no branch)."""
+    q = u - 0.5
+    r = q * q
+    num = (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5) * q
+    den = ((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0
+    return num / den
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def normal_tail(u):
+    """Acklam's tail formula in ``s = sqrt(-2 log min(u, 1 - u))``, for the 4.85% of ``u`` outside the centre."""
     lower = u < 0.5
     s = math.sqrt(-2.0 * math.log(u if lower else 1.0 - u))
     z = (((((_C0 * s + _C1) * s + _C2) * s + _C3) * s + _C4) * s + _C5) / ((((_D0 * s + _D1) * s + _D2) * s + _D3) * s + 1.0)
     return z if lower else -z
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def normal_from_word(w):
+    """Acklam's inverse normal CDF of ``(w + 1/2) 2^-32``."""
+    u = (np.float64(w) + 0.5) * TWO_M32
+    if ACKLAM_P_LOW <= u <= 1.0 - ACKLAM_P_LOW:
+        return normal_central(u)
+    return normal_tail(u)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def normals_into(out, seed_lo, seed_hi, node, paths):
     """``out[i, c]`` = the normal of node ``node`` for path ``paths[i]``, component ``c``."""
     ctr = node >> np.uint64(2)

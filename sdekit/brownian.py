@@ -91,6 +91,38 @@ class _NumpySource:
     def zeros(self):
         return np.zeros((self.paths.size, self.dim))
 
+    # Grid sweeps fill whole blocks of the tree at once (see BrownianPath._grid_increments).
+    def block_filler(self):
+        return _block_kernel()
+
+    @staticmethod
+    def to_numpy(w):
+        return w
+
+    @staticmethod
+    def from_numpy(a):
+        return a
+
+
+_BLOCK_KERNEL = None
+
+
+def _block_kernel():
+    """The compiled block filler (:mod:`sdekit._brownian_numba`), or None without Numba (loaded once)."""
+    global _BLOCK_KERNEL
+    if _BLOCK_KERNEL is None:
+        try:
+            from ._brownian_numba import fill_block_parallel
+
+            _BLOCK_KERNEL = fill_block_parallel
+        except ImportError:  # pragma: no cover - Numba missing: node by node
+            _BLOCK_KERNEL = False
+    return _BLOCK_KERNEL or None
+
+
+_BLOCK_BYTES = 16 << 20  # memory of one block of W values (all paths): bounded, never O(n_steps)
+_MAX_BLOCK_LEVELS = 4  # at most 16 steps per block: about 17 state-sized arrays
+
 
 class BrownianPath:
     """An ``m``-dimensional Brownian motion for ``n_paths`` paths on ``t_span``.
@@ -186,11 +218,52 @@ class BrownianPath:
         over a grid of ``segments * 2^k`` steps draws one normal per path and step.
         """
         times = [self._check_time("times", t) for t in times]
+        steps_per_segment = self._aligned(times)
+        if steps_per_segment and self._source.block_filler() is not None:
+            yield from self._grid_increments(times, steps_per_segment)
+            return
         prev = self._value64(times[0])
         for t in times[1:]:
             cur = self._value64(t)
             yield self._cast(cur - prev)
             prev = cur
+
+    def _aligned(self, times):
+        """``2^k`` if ``times`` is the uniform grid of ``segments * 2^k`` steps on the whole span, else 0."""
+        n = len(times) - 1
+        if n < 1 or n % self.segments or times[0] != self.t0 or times[-1] != self.t1:
+            return 0
+        per = n // self.segments
+        if per & (per - 1) or per > 1 << LEVELS:
+            return 0
+        grid = self.t0 + (self.t1 - self.t0) * (np.arange(n + 1, dtype=np.float64) / n)
+        grid[-1] = self.t1
+        return per if np.array_equal(grid, np.asarray(times, dtype=np.float64)) else 0
+
+    def _grid_increments(self, times, per):
+        """Increments on an aligned grid, a block of the tree at a time (same numbers as the node sweep).
+
+        Block ends come from the memoised tree (:meth:`_value64`, about one node per
+        block); the interior, level by level with four nodes per Philox call, from
+        the compiled filler. The block holds at most ``_BLOCK_BYTES`` of values.
+        """
+        k = per.bit_length() - 1
+        fits = max(1, _BLOCK_BYTES // (8 * self.n_paths * self.dim))
+        b = min(k, _MAX_BLOCK_LEVELS, fits.bit_length() - 1)
+        size, level = 1 << b, k - b
+        fill = self._source.block_filler()
+        key = (np.uint64(self.seed & philox.MASK32), np.uint64(self.seed >> 32))
+        src = self._source
+        w = np.empty((size + 1, self.n_paths, self.dim))
+        w[0] = src.to_numpy(self._value64(times[0]))
+        for j in range(self.segments):
+            for q in range(1 << level):
+                end = j * per + (q + 1) * size
+                w[size] = src.to_numpy(self._value64(times[end]))
+                fill(w, key[0], key[1], j, level, q, b, self._width, self.path_offset)
+                for p in range(size):
+                    yield self._cast(src.from_numpy(w[p + 1] - w[p]))
+                w[0] = w[size]
 
     def __repr__(self):
         return (f"BrownianPath(n_paths={self.n_paths}, dim={self.dim}, t_span=({self.t0}, {self.t1}), "

@@ -195,6 +195,23 @@ class TorchNormalSource:
     def zeros(self):
         return torch.zeros((self.paths.numel(), self.dim), dtype=torch.float64, device=self.device)
 
+    # Grid sweeps on the CPU fill whole blocks of the tree with the compiled filler
+    # (see BrownianPath._grid_increments); other devices go node by node.
+    def block_filler(self):
+        if self.kernel != "numba":
+            return None
+        from ..brownian import _block_kernel
+
+        return _block_kernel()
+
+    @staticmethod
+    def to_numpy(w):
+        return w.numpy()
+
+    @staticmethod
+    def from_numpy(a):
+        return torch.from_numpy(a)
+
     def cast(self, w, dtype_name):
         return w.to(_DTYPES[dtype_name])
 
