@@ -86,6 +86,41 @@ def test_eager_and_numba_kernels_give_the_same_solve():
     np.testing.assert_allclose(a.ys.numpy(), b.ys.numpy(), rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n, d, steps", [(1000, 1, 200), (300, 3, 64), (60_000, 32, 48), (7, 2, 1)])
+def test_cpu_grid_path_hands_out_the_node_sweeps_increments(n, d, steps, dtype):
+    """The solve's CPU path (one Numba pass per block) is bit-identical to BrownianPath's own sweep."""
+    from sdekit.backends.torch_backend import _CpuGridPath
+    from sdekit.brownian import BrownianPath, odd_part
+
+    times = [i / steps for i in range(steps + 1)]
+    kw = dict(seed=5, dtype=dtype, backend="torch", segments=odd_part(steps))
+    ref = list(BrownianPath(n, d, (0.0, 1.0), **kw).increments(times))
+    got = list(_CpuGridPath(n, d, (0.0, 1.0), **kw).increments(times))
+    assert len(got) == len(ref) == steps
+    for a, b in zip(got, ref):
+        assert a.dtype == b.dtype == getattr(torch, dtype) and a.shape == (n, d)
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [0, 5, 255, 256, 270, 299])
+def test_nonfinite_watch_names_the_first_bad_step(bad):
+    # The drift is NaN at step ``bad`` only; 300 steps span two of the watch's buffers.
+    def drift(t, x):
+        return torch.where(torch.full_like(x, t) == bad / 300, torch.full_like(x, float("nan")), 0.0 * x)
+
+    def zero(t, x):
+        return 0.0 * x
+
+    be = TorchBackend()
+    with pytest.raises(sk.errors.NonFiniteError) as info:
+        sk.solve(sk.SDE(drift, zero, additive=True), torch.zeros(1, dtype=torch.float64), (0.0, 1.0),
+                 n_steps=300, n_paths=3, backend=be)
+    assert info.value.step == bad and info.value.time == pytest.approx(bad / 300)
+    ok = sk.solve(sk.SDE(zero, zero, additive=True), torch.zeros(1), (0.0, 1.0), n_steps=300, backend=be)
+    assert torch.isfinite(ok.ys).all()
+
+
 def test_backend_options_are_checked():
     with pytest.raises(sk.errors.InvalidArgumentError, match="compile"):
         TorchBackend(compile="fastest")

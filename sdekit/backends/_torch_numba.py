@@ -95,3 +95,28 @@ def node_normals_into(out, seed_lo, seed_hi, node, path0):
         for j in range(flat.size):
             uj = flat[j]
             flat[j] = _tail(uj) if (uj < ACKLAM_P_LOW or uj > 1.0 - ACKLAM_P_LOW) else central[j]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def block_differences_into(w, out):
+    """``out[p] = w[p + 1] - w[p]`` for ``w`` of shape ``(B + 1, n, m)`` (float64) and ``out`` ``(B, n, m)``.
+
+    The difference is taken in float64 and rounded once to ``out``'s dtype (float32
+    or float64): the numbers of ``(w[p + 1] - w[p]).astype(dtype)``, in one pass
+    over the block instead of a subtraction and a cast per step.
+    """
+    steps = out.shape[0]
+    size = w.shape[1] * w.shape[2]
+    wf = w.reshape(w.shape[0], size)
+    of = out.reshape(steps, size)
+    chunk = 4096
+    n_chunks = (size + chunk - 1) // chunk
+    for k in numba.prange(n_chunks):
+        j0 = k * chunk
+        j1 = min(j0 + chunk, size)
+        for p in range(steps):
+            a = wf[p]
+            b = wf[p + 1]
+            o = of[p]
+            for j in range(j0, j1):
+                o[j] = b[j] - a[j]

@@ -116,6 +116,20 @@ def _compiled_node_normals():
 
 
 _NUMBA_KERNEL = None
+_NUMBA_DIFFERENCES = None
+
+
+def _numba_differences():
+    """:func:`._torch_numba.block_differences_into`, or None without Numba (loaded once)."""
+    global _NUMBA_DIFFERENCES
+    if _NUMBA_DIFFERENCES is None:
+        try:
+            from ._torch_numba import block_differences_into
+
+            _NUMBA_DIFFERENCES = block_differences_into
+        except ImportError:  # pragma: no cover - Numba missing
+            _NUMBA_DIFFERENCES = False
+    return _NUMBA_DIFFERENCES or None
 
 
 def _numba_kernel():
@@ -214,6 +228,46 @@ class TorchNormalSource:
 
     def cast(self, w, dtype_name):
         return w.to(_DTYPES[dtype_name])
+
+
+class _CpuGridPath(BrownianPath):
+    """The Brownian path of a CPU solve: a grid sweep hands out a block of increments at a time.
+
+    :meth:`BrownianPath._grid_increments` fills a block of the tree with the compiled
+    filler and then, per step, subtracts two float64 rows (NumPy) and casts the
+    result (torch): two passes and two allocations per step. Here one Numba pass
+    (:func:`._torch_numba.block_differences_into`) writes the whole block's
+    increments, rounded once to the state's dtype, into one fresh tensor, and the
+    steps get its rows: the same numbers (float64 difference, one rounding).
+    Block ends, sizes and the filler are the parent's; the rows are never written
+    again, so autograd may keep them.
+    """
+
+    def _grid_increments(self, times, per):
+        differences = _numba_differences()
+        if differences is None:  # pragma: no cover - Numba missing
+            yield from super()._grid_increments(times, per)
+            return
+        from .. import brownian as _bp
+
+        k = per.bit_length() - 1
+        fits = max(1, _bp._BLOCK_BYTES // (8 * self.n_paths * self.dim))
+        b = min(k, _bp._MAX_BLOCK_LEVELS, fits.bit_length() - 1)
+        size, level = 1 << b, k - b
+        fill = self._source.block_filler()
+        key = (np.uint64(self.seed & philox.MASK32), np.uint64(self.seed >> 32))
+        dtype = _DTYPES[self.dtype]
+        w = np.empty((size + 1, self.n_paths, self.dim))
+        w[0] = self._value64(times[0]).numpy()
+        for j in range(self.segments):
+            for q in range(1 << level):
+                end = j * per + (q + 1) * size
+                w[size] = self._value64(times[end]).numpy()
+                fill(w, key[0], key[1], j, level, q, b, self._width, self.path_offset)
+                out = torch.empty((size, self.n_paths, self.dim), dtype=dtype)
+                differences(w, out.numpy())
+                yield from out
+                w[0] = w[size]
 
 
 def _step_call(solver, terms, t, dt, x, dw, aux):
@@ -330,8 +384,8 @@ class TorchBackend(Backend):
         return state, dtype
 
     def brownian(self, n, m, t_span, *, seed, segments, dtype, like):
-        bm = BrownianPath(n, m, t_span, seed=seed, dtype=dtype, backend="torch", device=like.device,
-                          segments=segments)
+        kind = _CpuGridPath if torch.device(like.device).type == "cpu" else BrownianPath
+        bm = kind(n, m, t_span, seed=seed, dtype=dtype, backend="torch", device=like.device, segments=segments)
         bm._source.set_kernel(self._kernel_for(like.device))
         return bm
 
@@ -358,17 +412,55 @@ class TorchBackend(Backend):
         return float(x.detach().max())
 
     def finite_watch(self, x):
-        """The first non-finite step, kept on the device (-1: none yet)."""
-        return torch.full((), -1, dtype=torch.int64, device=x.device)
+        """The per-step minima and maxima of the state, kept on the device (see :class:`_FiniteWatch`)."""
+        return _FiniteWatch(x)
 
     def watch_step(self, watch, x, step, t):
-        # One reduction pass (min and max propagate NaN; +-inf shows in them): several times
-        # cheaper than isfinite(x).all(), which runs four passes on the CPU.
-        lo, hi = torch.aminmax(x.detach())
-        bad_now = ~(torch.isfinite(lo) & torch.isfinite(hi))
-        return torch.where((watch < 0) & bad_now, torch.full_like(watch, step), watch)
+        watch.record(x, step)
+        return watch
 
     def watch_end(self, watch, x, times):
-        step = int(watch)  # the one synchronisation, after the loop
+        step = watch.first_bad_step()  # the one synchronisation, after the loop
         if step >= 0:
             raise self.nonfinite_error(x, step, float(times[step]))
+
+
+class _FiniteWatch:
+    """Per-step ``min`` and ``max`` of the state, written on the device by one ``aminmax`` per step.
+
+    ``min`` and ``max`` propagate NaN and show +-inf, so a step's state is finite
+    exactly when both are: one reduction pass and one dispatched op per step (no
+    comparison or ``where`` on 0-dim tensors, no host read). The values go into
+    preallocated chunks of ``_CHUNK`` steps; :meth:`first_bad_step` reads them
+    once, after the loop.
+    """
+
+    _CHUNK = 256
+
+    def __init__(self, x):
+        self.dtype, self.device = x.dtype, x.device
+        self.chunks = []
+        self.n = 0
+
+    def record(self, x, step):
+        c, k = divmod(step, self._CHUNK)
+        while len(self.chunks) <= c:
+            self.chunks.append(torch.empty((2, self._CHUNK), dtype=self.dtype, device=self.device))
+        buf = self.chunks[c]
+        self.n = max(self.n, step + 1)
+        x = x.detach() if x.requires_grad else x
+        if x.dtype == self.dtype and x.device == self.device:
+            torch.aminmax(x, out=(buf[0, k], buf[1, k]))
+        else:  # a step changed the state's dtype: reduce, then copy (cast) into the buffer
+            lo, hi = torch.aminmax(x)
+            buf[0, k].copy_(lo)
+            buf[1, k].copy_(hi)
+
+    def first_bad_step(self):
+        """The first step whose state was not finite, or -1."""
+        if not self.n:
+            return -1
+        mm = torch.cat(self.chunks, dim=1)[:, :self.n]
+        bad = ~torch.isfinite(mm).all(dim=0)
+        first = torch.argmax(bad.to(torch.int8))
+        return int(torch.where(bad.any(), first, torch.full_like(first, -1)))
