@@ -1,10 +1,10 @@
-# `make demo` and `make test` build .venv on first use (Python 3.11, PyPI only).
+# `make demo`, `make test` and `make bench` build .venv on first use (Python 3.11, PyPI only).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all clean
+.PHONY: demo test test-all bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q --runslow
+
+# CPU benchmark suite (issue 3), full sizes: minutes. Writes benchmarks/results/cpu.json and docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/sdekit bench
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .hypothesis

@@ -1,0 +1,190 @@
+"""The CPU benchmark suite (sdekit.bench, ``sdekit bench``): its outputs are complete and consistent.
+
+No wall-clock limits: timings are only checked to be positive, finite and
+consistent with the ratios and medians derived from them.
+"""
+
+import doctest
+import json
+import math
+import statistics
+
+import numpy as np
+import pytest
+
+from sdekit import bench
+from sdekit.cli import main as cli_main
+
+QUICK_PROBLEMS = ["gbm", "nonlinear32"]  # the two the acceptance targets name; the others' loops are tested below
+SOLVER_ROWS = ("sdekit numba", "sdekit numpy", "numpy loop", "torch loop", "torchsde", "torchsde (plain increments)")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    json_path, md_path = out / "results" / "cpu.json", out / "docs" / "benchmarks.md"
+    rc = cli_main(["bench", "--quick", "--problems", ",".join(QUICK_PROBLEMS), "--json", str(json_path),
+                   "--markdown", str(md_path), "--quiet"])
+    assert rc == 0
+    return json.loads(json_path.read_text()), md_path.read_text()
+
+
+def test_json_has_machine_config_problems_and_acceptance(quick_run):
+    res, _ = quick_run
+    assert {"schema", "machine", "config", "problems", "acceptance"} <= set(res)
+    m = res["machine"]
+    for key in ("cpu", "cores", "numba_threads", "torch_threads", "numpy", "numba", "torch", "python", "date"):
+        assert key in m
+    assert m["cores"] >= 1 and m["numba_threads"] >= 1 and m["cpu"]
+    assert res["config"]["quick"] is True and res["config"]["full_scale"] is False and res["config"]["reps"] == 3
+    assert [p["name"] for p in res["problems"]] == QUICK_PROBLEMS
+    for p in res["problems"]:
+        assert [r["name"] for r in p["rows"]] == list(bench.ROWS)
+        n, k, nt, kt = bench.problem_sizes(bench.PROBLEMS[p["name"]], quick=True)
+        assert (p["paths"], p["steps"], p["torchsde_paths"], p["torchsde_steps"]) == (n, k, nt, kt)
+
+
+def test_timings_positive_finite_and_ratios_consistent(quick_run):
+    res, _ = quick_run
+    for p in res["problems"]:
+        rows = {r["name"]: r for r in p["rows"]}
+        for must in ("sdekit numba", "sdekit numpy", "numpy loop", "numpy generator", "torch loop"):
+            assert not rows[must].get("missing"), (p["name"], must, rows[must].get("missing"))
+        gen = rows["sdekit generator"]
+        if gen.get("missing"):  # only acceptable while the fused kernel's module is absent
+            assert gen["missing"].startswith(("ImportError", "ModuleNotFoundError", "AttributeError"))
+        base = rows["numpy loop"]["ns_per_path_step"]
+        for r in p["rows"]:
+            if r.get("missing"):
+                assert "ns_per_path_step" not in r and r["speed_vs_numpy_loop"] is None
+                continue
+            ts = r["times_s"]
+            assert len(ts) == 3 and all(math.isfinite(t) and t > 0 for t in ts)
+            assert r["median_s"] == statistics.median(ts)
+            ns = r["median_s"] / (r["paths"] * r["steps"]) * 1e9
+            assert r["ns_per_path_step"] == pytest.approx(ns, rel=1e-12)
+            assert r["speed_vs_numpy_loop"] == pytest.approx(base / r["ns_per_path_step"], rel=1e-12)
+            if not gen.get("missing"):
+                assert r["time_vs_sdekit_generator"] == pytest.approx(
+                    r["ns_per_path_step"] / gen["ns_per_path_step"], rel=1e-12)
+        assert rows["numpy loop"]["speed_vs_numpy_loop"] == 1.0
+        ct = rows["sdekit numba"]["compile_time_s"]
+        assert math.isfinite(ct) and ct >= 0
+
+
+def test_every_solver_row_solves_the_same_problem(quick_run):
+    """End-state means: GBM near e^0.5 (EM, 16 steps), the odd-symmetric 32-dim problem near 0."""
+    res, _ = quick_run
+    for p in res["problems"]:
+        for r in p["rows"]:
+            if r["name"] not in SOLVER_ROWS or r.get("missing"):
+                continue
+            mean = r["mean_x1"]
+            if p["name"] == "gbm":
+                assert abs(mean - math.exp(0.5)) < 0.25, (r["name"], mean)
+            else:
+                assert abs(mean) < 0.1, (r["name"], mean)
+
+
+def test_acceptance_follows_the_numbers(quick_run):
+    res, _ = quick_run
+    acc = res["acceptance"]
+    assert [a["problem"] for a in acc] == ["gbm", "nonlinear32", "gbm"]
+    by_name = {p["name"]: {r["name"]: r for r in p["rows"]} for p in res["problems"]}
+    for a in acc:
+        value = by_name[a["problem"]]["sdekit numba"].get(a["metric"])
+        assert a["value"] == value
+        if value is None:
+            assert a["passed"] is None
+        elif a["metric"] == "speed_vs_numpy_loop":
+            assert a["passed"] == (value >= 2.0)
+        else:
+            assert a["passed"] == (value <= 1.5)
+
+
+def test_markdown_shows_the_tables(quick_run):
+    res, md = quick_run
+    assert md.startswith("# Benchmarks")
+    assert md.count("| row | ns per path-step | speed vs NumPy loop |") == len(QUICK_PROBLEMS)
+    assert md.count("| **sdekit numba** |") == len(QUICK_PROBLEMS)
+    for p in res["problems"]:
+        assert f"### {p['title']}" in md
+        base = next(r for r in p["rows"] if r["name"] == "numpy loop")
+        assert f"| numpy loop | {bench._ns(base['ns_per_path_step'])} | 1.00× |" in md
+    assert "## Acceptance (issue 3)" in md and md.count("**PASS**") + md.count("**FAIL**") + md.count(
+        "**not measured**") == 3
+    assert res["machine"]["cpu"] in md
+    assert "benchmarks-torch.md" in md and "make bench" in md and "sdekit bench" in md
+    assert "Reduced scale" in md
+
+
+def test_markdown_re_renders_from_json(quick_run, tmp_path, capsys):
+    res, md = quick_run
+    saved = tmp_path / "cpu.json"
+    saved.write_text(json.dumps(res))
+    assert bench.main(["--from-json", str(saved), "--markdown", str(tmp_path / "b.md")]) == 0
+    again = (tmp_path / "b.md").read_text()
+    strip = (lambda text: [line for line in text.splitlines() if "Raw numbers" not in line])
+    assert strip(again) == strip(md)
+    assert "numpy loop" in capsys.readouterr().out
+
+
+def test_quick_without_paths_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--quick", "--problems", "ou", "--rows", "numpy loop,numpy generator", "--quiet"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    assert "numpy loop" in out and "wrote" not in out
+
+
+@pytest.mark.parametrize("name", ["ou", "gbm32", "gbm"])
+def test_hand_loops_match_the_exact_mean(name):
+    """The hand-written loops solve the stated problems (cheap; no Numba): E X_1 within tolerance."""
+    p = bench.PROBLEMS[name]
+    exact = 1.0 - math.exp(-2.0) if p.kind == "ou" else math.exp(0.5)
+    outs = [bench._numpy_loop(p)(20_000, 64)]
+    torch = pytest.importorskip("torch")
+    assert torch
+    outs.append(bench._torch_loop(p)(20_000, 64))
+    for out in outs:
+        assert abs(out["mean"] - exact) < 0.06, (name, out["mean"], exact)
+
+
+def test_sizes_and_options():
+    gbm = bench.PROBLEMS["gbm"]
+    assert bench.problem_sizes(gbm) == (10**6, 1000, 10**5, 100)
+    assert bench.problem_sizes(gbm, scale=0.1, torchsde_fraction=0.5) == (10**6, 100, 5 * 10**5, 50)
+    assert bench.problem_sizes(gbm, scale=0.05) == (10**6, 50, 10**5, 20)
+    assert bench.problem_sizes(gbm, paths=100, steps=10, torchsde_fraction=1.0) == (100, 10, 100, 10)
+    assert bench.problem_sizes(bench.PROBLEMS["nonlinear32"]) == (10**5, 500, 10**4, 50)
+    with pytest.raises(ValueError, match="unknown problem"):
+        bench.run_benchmarks(quick=True, problems=["nope"])
+    with pytest.raises(ValueError, match="unknown row"):
+        bench.run_benchmarks(quick=True, rows=["nope"])
+
+
+def test_missing_floor_renders_as_not_measured():
+    res = {"machine": {"cpu": "X", "fused_kernel": False}, "config": {"reps": 3, "full_scale": True},
+           "problems": [{"name": "gbm", "title": "Scalar GBM, float64", "equation": "dX", "paths": 8, "steps": 2,
+                         "rows": [{"name": "sdekit numba", "paths": 8, "steps": 2, "median_s": 1.6e-7,
+                                   "ns_per_path_step": 10.0, "speed_vs_numpy_loop": 2.5,
+                                   "time_vs_sdekit_generator": None},
+                                  {"name": "sdekit generator", "paths": 8, "steps": 2, "times_s": [],
+                                   "missing": "ImportError: no module"}]}]}
+    res["acceptance"] = bench.acceptance(res)
+    assert [a["passed"] for a in res["acceptance"]] == [True, None, None]
+    md = bench.render_markdown(res)
+    assert "| sdekit generator | missing |" in md and "**not measured**" in md and "first stage" in md
+    assert "Reduced scale" not in md
+    text = bench.format_table(res)
+    assert "missing" in text and "not measured" in text
+
+
+def test_docstring_examples():
+    result = doctest.testmod(bench, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_float32_problem_keeps_float32():
+    p = bench.PROBLEMS["gbm32"]
+    assert p.x0().dtype == np.float32 and p.dtype == "float32"
