@@ -143,6 +143,30 @@ def test_compiled_step_and_generator_equal_eager():
     assert again.ys.shape == (2, 32, 2)
 
 
+@pytest.mark.slow  # torch.compile
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")
+def test_compiled_step_of_a_torchsde_module_does_not_recompile_per_time():
+    """torchsde-style ``f(t, y)`` gets a tensor ``t``; the compiled step must not specialise on its value."""
+    from torch._dynamo.utils import counters
+
+    class Module(torch.nn.Module):
+        noise_type, sde_type = "diagonal", "ito"
+
+        def f(self, t, y):
+            return 0.5 * y * torch.cos(t)
+
+        def g(self, t, y):
+            return 0.3 * y
+
+    torch._dynamo.reset()
+    counters.clear()
+    y0 = torch.ones(8, 2, dtype=torch.float64)
+    got = sk.solve(Module(), y0, (0.0, 1.0), n_steps=24, backend=TorchBackend(compile=True)).ys
+    ref = sk.solve(Module(), y0, (0.0, 1.0), n_steps=24).ys
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-12, atol=1e-14)
+    assert counters["stats"]["unique_graphs"] <= 3, dict(counters["stats"])
+
+
 def test_the_loop_never_reads_tensor_values_per_step(monkeypatch):
     """Host reads (``item``, ``bool``, ``int``, ``float``, ``tolist``, ``numpy`` of a result) must not grow with steps.
 

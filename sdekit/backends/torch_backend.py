@@ -289,6 +289,10 @@ def _tensor_time(fn):
     """Call ``fn`` with ``t`` as a 0-dim tensor of the state's dtype and device (torchsde's convention)."""
 
     def wrapped(t, x):
+        if torch.compiler.is_compiling():
+            # Under torch.compile a product keeps t a graph input; torch.full would specialise the
+            # graph on t's value and recompile every step. Same number: t rounded once to x's dtype.
+            return fn(torch.ones((), dtype=x.dtype, device=x.device) * t, x)
         # A fill kernel, not a host-to-device copy: no synchronisation, capturable in a CUDA graph.
         return fn(torch.full((), t, dtype=x.dtype, device=x.device), x)
 
