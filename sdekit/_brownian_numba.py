@@ -18,10 +18,10 @@ branches that LLVM vectorises across paths (AVX2 ``vpmuludq`` does the
 32 x 32 -> 64-bit products). Together about 4-8x fewer cycles per normal
 than :func:`sdekit.philox.normals`'s one-node-at-a-time twin.
 
-:func:`CoarseWalker`-style descent for the block ends lives in the callers
-(:class:`~sdekit.brownian.BrownianPath` uses its memoised tree; the Numba
-backend's fused kernel keeps a stack of right ends per level, see
-:func:`coarse_start` and :func:`coarse_advance`).
+The block ends come from coarser levels: :class:`~sdekit.brownian.BrownianPath`
+takes them from its memoised tree; the Numba backend's fused kernel keeps a
+stack of right ends per level (:func:`coarse_start`, :func:`coarse_advance`),
+about one node per block.
 """
 
 import math
@@ -29,7 +29,7 @@ import math
 import numba
 import numpy as np
 
-from ._philox_numba import normal_central, normal_tail
+from ._philox_numba import normal_central, normal_from_word, normal_tail
 from .philox import ACKLAM_P_LOW, MASK32, PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, ROUNDS, TWO_M32
 
 SEGMENT_BITS = 33  # heap indices of one segment: [0, 2^33), as in sdekit.brownian
@@ -159,3 +159,65 @@ def fill_block_parallel(w, seed_lo, seed_hi, seg, L0, q, b, width, path0):
         z = np.empty(rows * m)
         tails = np.empty(rows * m, dtype=np.int64)
         fill_block(flat, u4, z, tails, seed_lo, seed_hi, seg, L0, q, b, width, path0, i0, i1, m)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def node_normals_rows(z, seed_lo, seed_hi, node, path0, rows, m):
+    """``z[i m + c]`` = normal of tree node ``node`` for path ``path0 + i``, component ``c`` (one lane per call)."""
+    ctr = node >> 2
+    c0 = np.uint64(ctr & MASK32)
+    c1 = np.uint64(ctr >> 32)
+    lane = node & 3
+    for i in range(rows):
+        c2 = np.uint64(path0 + i)
+        for c in range(m):
+            words = philox4(c0, c1, c2, np.uint64(c), seed_lo, seed_hi)
+            z[i * m + c] = normal_from_word(words[lane])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def coarse_start(right, w_start, z, seed_lo, seed_hi, seg, levels, width, path0, rows, m):
+    """Right ends of the first block's ancestors in segment ``seg``.
+
+    ``right[L]`` (L = 0..levels) becomes W at the right end of the level-L
+    interval containing block 0, where blocks are the level-``levels``
+    intervals; ``right[0]`` is W at the segment's end and ``right[levels]`` at
+    block 0's end. ``w_start`` is W at the segment's start.
+    """
+    size = rows * m
+    seg_base = np.int64(seg) << SEGMENT_BITS
+    node_normals_rows(z, seed_lo, seed_hi, seg_base, path0, rows, m)
+    top = math.sqrt(width)
+    for j in range(size):
+        right[0, j] = w_start[j] + top * z[j]
+    for level in range(1, levels + 1):
+        _left_child(right, w_start, z, seed_lo, seed_hi, seg_base, level, 0, width, path0, rows, m)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def coarse_advance(right, w_cur, z, seed_lo, seed_hi, seg, levels, block, width, path0, rows, m):
+    """Move the stack of right ends from block ``block - 1`` to ``block`` (0 < block < 2^levels).
+
+    ``w_cur`` is W at the new block's start. The level whose interval boundary
+    is crossed keeps its parent's right end (a right child); every finer level
+    starts a left child, whose right end is its parent's midpoint (one node each).
+    """
+    tz = 0
+    while (block >> tz) & 1 == 0:
+        tz += 1
+    first = levels - tz
+    right[first] = right[first - 1]
+    seg_base = np.int64(seg) << SEGMENT_BITS
+    for level in range(first + 1, levels + 1):
+        _left_child(right, w_cur, z, seed_lo, seed_hi, seg_base, level, block >> (levels - level + 1), width,
+                    path0, rows, m)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _left_child(right, w_left, z, seed_lo, seed_hi, seg_base, level, k, width, path0, rows, m):
+    # The midpoint of the level-(level-1) interval k: node (seg, 2^(level-1) + k).
+    parent = level - 1
+    node_normals_rows(z, seed_lo, seed_hi, seg_base | ((1 << parent) + k), path0, rows, m)
+    scale = 0.5 * math.sqrt(width * 2.0 ** (-parent))
+    for j in range(rows * m):
+        right[level, j] = 0.5 * (w_left[j] + right[parent, j]) + scale * z[j]

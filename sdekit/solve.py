@@ -182,7 +182,7 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="euler_maruyama", n_
     seed = philox.check_seed(seed)
     plan = make_plan(t0, t1, dt, n_steps, save_at)
     n, d, _ = _infer_shape(x0, n_paths)
-    be = select_backend(backend, sde, x0)
+    be = select_backend(backend, sde, x0, work=n * plan.n_steps * d)
     x, dtype_name = be.initial_state(x0, n, d, dtype, device)
     m = sde.brownian_dim_for(d)
     if getattr(sde, "_infer_brownian_dim", False):

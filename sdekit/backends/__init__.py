@@ -53,10 +53,12 @@ def get_backend(name):
     raise BackendError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
 
 
-def select_backend(backend, sde, x0):
+def select_backend(backend, sde, x0, work=None):
     """Resolve ``backend`` for this problem (see the module docstring).
 
     ``backend`` may also be a backend instance (e.g. ``TorchBackend(compile=True)``), used as given.
+    ``work`` (paths x steps x dimension) lets ``"auto"`` keep small solves on NumPy,
+    where no compilation is paid.
     """
     from .base import Backend
 
@@ -75,4 +77,4 @@ def select_backend(backend, sde, x0):
     except ImportError:
         return get_backend("numpy")
     nb = NumbaBackend()
-    return nb if nb.can_compile(sde) else get_backend("numpy")
+    return nb if nb.can_compile(sde, x0, work) else get_backend("numpy")

@@ -75,6 +75,15 @@ class ShapeChecked:
         return out
 
 
+def nonfinite_error(step, t, path):
+    """The error a backend raises when path ``path`` is first non-finite after step ``step``."""
+    return NonFiniteError(
+        f"the state became non-finite at step {step} (t={t:.6g}), first in path {path}; "
+        "reduce dt, check the drift/diffusion for blow-up, or use a more stable method",
+        step=step, time=t,
+    )
+
+
 def zero_diffusion(t, x):
     return 0.0
 
@@ -112,12 +121,7 @@ class Backend:
         return int(g.shape[2])
 
     def nonfinite_error(self, x, step, t):
-        path = self.first_nonfinite_path(x)
-        return NonFiniteError(
-            f"the state became non-finite at step {step} (t={t:.6g}), first in path {path}; "
-            "reduce dt, check the drift/diffusion for blow-up, or use a more stable method",
-            step=step, time=t,
-        )
+        return nonfinite_error(step, t, self.first_nonfinite_path(x))
 
     # Finiteness watch: the loop reports each step to the backend; NumPy raises at once,
     # torch records the first bad step on the device and raises after the loop (no host sync).
