@@ -129,16 +129,53 @@ def test_segments_give_the_same_law():
     _check_standard_normal(b.increment(2.05, 2.1) / np.sqrt(0.05))
 
 
-def test_one_normal_per_step_on_an_aligned_grid():
-    b = sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3)
+def _count_nodes(b, times, blocks):
     calls = []
     inner = b._source.node
     b._source.node = lambda u, n_comp=None: calls.append(u) or inner(u, n_comp)
+    if not blocks:
+        b._source.block_filler = lambda: None
+    out = list(b.increments(times))
+    return calls, out
+
+
+def test_one_normal_per_step_on_an_aligned_grid():
     n_steps = 3 * 16
-    for _ in b.increments(np.linspace(0.0, 1.0, n_steps + 1)):
-        pass
+    times = np.linspace(0.0, 1.0, n_steps + 1)
+    calls, by_node = _count_nodes(sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3), times, blocks=False)
     assert len(calls) == n_steps
     assert len(set(calls)) == n_steps  # every node drawn once
+    # The block sweep draws the interior of each 16-step block itself; only the block ends are nodes.
+    calls, by_block = _count_nodes(sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3), times, blocks=True)
+    assert len(calls) == 3 and len(set(calls)) == 3
+    assert np.array_equal(np.stack(by_node), np.stack(by_block))
+
+
+@pytest.mark.parametrize("n, m, segments, per, offset", [(7, 1, 1, 64, 0), (5, 3, 3, 8, 11), (300, 2, 1, 1024, 0),
+                                                         (3, 1, 5, 1, 2), (2, 4, 1, 2, 0), (9, 1, 7, 256, 5)])
+def test_block_sweep_equals_the_node_sweep_bit_for_bit(n, m, segments, per, offset):
+    steps = segments * per
+    times = 0.3 + 1.7 * (np.arange(steps + 1) / steps)
+    times[-1] = 2.0
+    make = lambda: sk.BrownianPath(n, m, (0.3, 2.0), seed=2**40 + 17, segments=segments, path_offset=offset)
+    fast = make()
+    assert fast._aligned(list(times)) == per
+    _, by_node = _count_nodes(make(), times, blocks=False)
+    assert np.array_equal(np.stack(list(fast.increments(times))), np.stack(by_node))
+
+
+def test_block_sweep_statistics_across_paths_steps_and_components():
+    # 64 steps x 40,000 paths x 2 components from the compiled block filler: standard normal
+    # (moments, KS), uncorrelated between steps, neighbouring paths and components (5 SE bounds).
+    n, steps = 40_000, 64
+    inc = np.stack(list(sk.BrownianPath(n, 2, (0.0, 1.0), seed=77).increments(np.linspace(0, 1, steps + 1))))
+    z = inc * np.sqrt(steps)
+    _check_standard_normal(z)
+    assert abs(np.mean(z**4) - 3.0) < 5 * np.sqrt(96.0 / z.size)  # Var(z^4) = 105 - 9
+    se = 5 / np.sqrt(n * steps)
+    assert abs(np.mean(z[1:] * z[:-1])) < 5 / np.sqrt(n * (steps - 1))  # consecutive steps
+    assert abs(np.mean(z[:, 1:] * z[:, :-1])) < 5 / np.sqrt((n - 1) * steps * 2)  # neighbouring paths
+    assert abs(np.mean(z[..., 0] * z[..., 1])) < se  # components
 
 
 def test_aux_normals_are_independent_of_w():

@@ -36,7 +36,7 @@ from .._brownian_numba import coarse_advance, coarse_start, fill_block
 from ..solvers.base import Terms
 
 MAX_BLOCK_LEVELS = 6  # up to 64 steps of W per block
-CHUNK_VALUES = 512  # rows * max(d, m) per chunk: state, block and scratch stay in L2
+CHUNK_VALUES = 1024  # rows * max(d, m) per chunk: state, block and scratch stay in L2
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -108,12 +108,11 @@ def _sde_chunk(step_fn, x, out, slots, times, seed_lo, seed_hi, segments, k, b, 
                 for e in range(size):
                     dwf[e] = w[p + 1, e] - w[p, e]
                 t = times[step]
-                step_fn(t, times[step + 1] - t, xc, dw)
+                finite = step_fn(t, times[step + 1] - t, xc, dw)
                 step += 1
-                row = _first_nonfinite(xc)
-                if row >= 0:
+                if not finite:
                     bad[0] = step - 1
-                    bad[1] = row
+                    bad[1] = _first_nonfinite(xc)
                     x[:] = xc
                     return
                 if slots[step] >= 0:
@@ -143,11 +142,9 @@ def _ode_chunk(step_fn, x, out, slots, times, bad):
         out[slots[0]] = xc
     for step in range(times.size - 1):
         t = times[step]
-        step_fn(t, times[step + 1] - t, xc, none)
-        row = _first_nonfinite(xc)
-        if row >= 0:
+        if not step_fn(t, times[step + 1] - t, xc, none):
             bad[0] = step
-            bad[1] = row
+            bad[1] = _first_nonfinite(xc)
             break
         if slots[step + 1] >= 0:
             out[slots[step + 1]] = xc
@@ -156,12 +153,20 @@ def _ode_chunk(step_fn, x, out, slots, times, bad):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def copy_flat(dst, src):
-    """``dst[...] = src`` for a C-contiguous ``dst`` as one flat loop (``x[:] = y`` on an (n, 1) array
-    runs a nested loop whose inner length is 1, several times slower)."""
+    """``dst[...] = src`` for a C-contiguous ``dst`` as one flat loop; True when every value is finite.
+
+    One pass does both (``x[:] = y`` on an (n, 1) array would run a nested loop
+    whose inner length is 1, several times slower; a separate finiteness pass
+    would read the state again).
+    """
     d = dst.reshape(dst.size)
     s = np.ascontiguousarray(src).reshape(src.size)
+    bad = False
     for j in range(d.size):
-        d[j] = s[j]
+        v = s[j]
+        d[j] = v
+        bad |= (v != v) | (v - v != 0.0)  # NaN, or +-inf (inf - inf is NaN)
+    return not bad
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -180,7 +185,13 @@ def general_noise(g, dw):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def diagonal_noise(g, dw):
-    """``g * dw`` (diagonal noise; scalar noise broadcasts ``dw`` of shape (n, 1))."""
+    """``g * dw`` (diagonal noise; scalar noise broadcasts ``dw`` of shape (n, 1)).
+
+    Not inlined on purpose: Numba fuses an inlined product into the rule's
+    arithmetic, and a fused loop over four different arrays runs about twice
+    as slow as this two-array loop plus a three-array one (broadcasting checks
+    per operand keep it from vectorising).
+    """
     return g * dw
 
 
@@ -199,9 +210,9 @@ def _array(dtype, ndim):
 
 
 def step_type(dtype):
-    """The type of a compiled step: ``(t, dt, x[rows, d], dw[rows, m]) -> None``, updating ``x`` in place."""
+    """The type of a compiled step: ``(t, dt, x[rows, d], dw[rows, m]) -> all finite``, updating ``x`` in place."""
     a = _array(numba.from_dtype(np.dtype(dtype)), 2)
-    return types.void(types.float64, types.float64, a, a)
+    return types.boolean(types.float64, types.float64, a, a)
 
 
 _DRIVERS = {}
@@ -262,10 +273,10 @@ def make_step(rule, drift, diffusion, noise, d, m, dtype):
         terms = Terms(_flat_fn(drift, d), _flat_fn(diffusion, d), diagonal_noise)
     if flat:
         def advance(t, dt, x, dw):
-            copy_flat(x, rule(terms, t, dt, x.reshape(x.size), dw.reshape(dw.size), ()))
+            return copy_flat(x, rule(terms, t, dt, x.reshape(x.size), dw.reshape(dw.size), ()))
     else:
         def advance(t, dt, x, dw):
-            copy_flat(x, rule(terms, t, dt, x, dw, ()))
+            return copy_flat(x, rule(terms, t, dt, x, dw, ()))
     if len(_STEPS) > 256:  # compiled steps hold their functions: keep the cache bounded
         _STEPS.clear()
     step = _STEPS[key] = numba.njit(step_type(dtype), **_NJIT)(advance)
