@@ -170,3 +170,24 @@ def test_invalid_options():
         NumbaBackend(chunk=0)
     with pytest.raises(sk.errors.InvalidArgumentError, match="fused"):
         NumbaBackend(fused="yes")
+
+
+@pytest.mark.slow
+def test_the_docs_example_runs(capsys):
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "numba.md"
+    block = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)[0]
+    exec(compile(block, str(doc), "exec"), {})
+    assert capsys.readouterr().out.startswith("True")
+
+
+def test_importing_sdekit_compiles_nothing():
+    import subprocess
+    import sys
+
+    code = ("import sys, sdekit, sdekit.backends, sdekit.solve; "
+            "print(any(m.startswith(('numba', 'sdekit._brownian_numba', 'sdekit.backends.numba')) for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
