@@ -104,20 +104,9 @@ class _NumpySource:
         return a
 
 
-_BLOCK_KERNEL = None
-
-
 def _block_kernel():
-    """The compiled block filler (:mod:`sdekit._brownian_numba`), or None without Numba (loaded once)."""
-    global _BLOCK_KERNEL
-    if _BLOCK_KERNEL is None:
-        try:
-            from ._brownian_numba import fill_block_parallel
-
-            _BLOCK_KERNEL = fill_block_parallel
-        except ImportError:  # pragma: no cover - Numba missing: node by node
-            _BLOCK_KERNEL = False
-    return _BLOCK_KERNEL or None
+    """The compiled block filler (:mod:`sdekit._brownian_numba`), or None without Numba."""
+    return philox.compiled_kernel("_brownian_numba", "fill_block_parallel")
 
 
 _BLOCK_BYTES = 16 << 20  # memory of one block of W values (all paths): bounded, never O(n_steps)

@@ -37,6 +37,9 @@ Example
 
 from __future__ import annotations
 
+import functools
+import importlib
+
 import numpy as np
 
 from .errors import InvalidArgumentError
@@ -117,19 +120,20 @@ def uniform_from_word(w):
     return (np.asarray(w).astype(np.float64) + 0.5) * TWO_M32
 
 
-_compiled = None  # the Numba twin, loaded on first use (False when Numba is unavailable)
+@functools.lru_cache(maxsize=None)
+def compiled_kernel(module: str, name: str):
+    """``sdekit.<module>.<name>``, a Numba kernel imported on first use, or None when Numba is missing.
+
+    Kernels live in modules that import Numba, so importing sdekit compiles nothing.
+    """
+    try:
+        return getattr(importlib.import_module(f"sdekit.{module}"), name)
+    except ImportError:  # pragma: no cover - Numba missing: callers fall back to NumPy
+        return None
 
 
 def _numba_normals():
-    global _compiled
-    if _compiled is None:
-        try:
-            from ._philox_numba import normals_into
-
-            _compiled = normals_into
-        except ImportError:  # pragma: no cover - Numba missing: stay on NumPy
-            _compiled = False
-    return _compiled
+    return compiled_kernel("_philox_numba", "normals_into")
 
 
 def normals(seed: int, node, paths, n_comp: int, *, compiled: bool = True):

@@ -191,3 +191,11 @@ def test_importing_sdekit_compiles_nothing():
             "print(any(m.startswith(('numba', 'sdekit._brownian_numba', 'sdekit.backends.numba')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_generator_floor_draws_the_solve_increments():
+    # The benchmark floor runs the fused driver with x += dW: it must return sum_i W_i(1) of the same path.
+    from sdekit.backends.numba_kernel import generator_floor
+
+    w1 = sk.BrownianPath(1000, 3, (0.0, 1.0), seed=5, segments=3).value(1.0)
+    assert abs(generator_floor(1000, 48, 3, seed=5) - w1.sum()) < 1e-10 * np.abs(w1).sum()

@@ -319,12 +319,12 @@ def block_levels(k):
 
 
 def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
-    """Draw the Brownian increments of a seed-only solve, as the fused kernel does, and sum them.
+    """Draw the Brownian increments of a seed-only solve with the fused kernel, and sum them.
 
-    The floor of a fixed-step solve with the Numba backend: the same tree
-    nodes, chunks, blocks and threads as :func:`fused_sde`, with the step
-    replaced by a running sum (returned, so nothing is optimised away). Used by
-    :mod:`sdekit.bench`.
+    The floor of a fixed-step solve with the Numba backend: the same driver,
+    chunks, blocks, tree nodes and threads as a fused solve, with the solver's
+    step replaced by ``x += dW`` (so it returns ``sum_i W_i(1)``, and nothing is
+    optimised away). Used by :mod:`sdekit.bench`.
 
     >>> from sdekit.backends.numba_kernel import generator_floor
     >>> s = generator_floor(1000, 64, 1, seed=0)      # the sum of 1000 paths' W(1)
@@ -333,42 +333,32 @@ def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
     """
     from ..brownian import odd_part
 
-    segments = odd_part(int(n_steps))
-    k = (int(n_steps) // segments).bit_length() - 1
+    n_paths, n_steps, dim = int(n_paths), int(n_steps), int(dim)
+    segments = odd_part(n_steps)
+    k = (n_steps // segments).bit_length() - 1
     rows = chunk_rows(dim, dim, chunk)
-    return float(_floor_kernel(np.uint64(seed & philox.MASK32), np.uint64(seed >> 32), int(n_paths), int(dim),
-                               segments, k, block_levels(k), 1.0 / segments, rows).sum())
+    x = np.zeros((n_paths, dim))
+    slots = np.full(n_steps + 1, -1, dtype=np.int64)
+    bad = np.empty(((n_paths + rows - 1) // rows, 2), dtype=np.int64)
+    times = np.arange(n_steps + 1, dtype=np.float64) / n_steps
+    drivers(np.float64)[0](_accumulate(), x, np.empty((0, n_paths, dim)), slots, times,
+                           np.uint64(seed & philox.MASK32), np.uint64(seed >> 32), segments, k, block_levels(k),
+                           1.0 / segments, 0, dim, rows, bad)
+    return float(x.sum())
 
 
-@numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-def _floor_kernel(seed_lo, seed_hi, n, m, segments, k, b, width, rows):
-    size_b = 1 << b
-    coarse = k - b
-    n_chunks = (n + rows - 1) // rows
-    sums = np.zeros(n_chunks)
-    for ci in numba.prange(n_chunks):
-        i0 = ci * rows
-        r = min(rows, n - i0)
-        size = r * m
-        w = np.empty((size_b + 1, size))
-        right = np.empty((coarse + 1, size))
-        u4 = np.empty((4, size))
-        z = np.empty(size)
-        tails = np.empty(size, dtype=np.int64)
-        acc = np.zeros(size)
-        w_seg = np.zeros(size)
-        for j in range(segments):
-            coarse_start(right, w_seg, z, seed_lo, seed_hi, j, coarse, width, i0, r, m)
-            w[0] = w_seg
-            for q in range(1 << coarse):
-                if q > 0:
-                    coarse_advance(right, w[0], z, seed_lo, seed_hi, j, coarse, q, width, i0, r, m)
-                w[size_b] = right[coarse]
-                fill_block(w, u4, z, tails, seed_lo, seed_hi, j, coarse, q, b, width, i0, 0, r, m)
-                for p in range(size_b):
-                    for e in range(size):
-                        acc[e] += w[p + 1, e] - w[p, e]
-                w[0] = w[size_b]
-            w_seg[:] = right[0]
-        sums[ci] = acc.sum()
-    return sums
+_ACCUMULATE = []
+
+
+def _accumulate():
+    """The step ``x += dw`` (compiled once, cached on disk)."""
+    if not _ACCUMULATE:
+        def accumulate(t, dt, x, dw):
+            xf = x.reshape(x.size)
+            wf = dw.reshape(dw.size)
+            for j in range(xf.size):
+                xf[j] += wf[j]
+            return True
+
+        _ACCUMULATE.append(numba.njit(step_type(np.float64), cache=True, **_NJIT)(accumulate))
+    return _ACCUMULATE[0]
