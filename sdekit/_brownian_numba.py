@@ -29,28 +29,11 @@ import math
 import numba
 import numpy as np
 
-from ._philox_numba import normal_central, normal_from_word, normal_tail
-from .philox import ACKLAM_P_LOW, MASK32, PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, ROUNDS, TWO_M32
+from ._philox_numba import normal_central, normal_from_word, normal_tail, philox4
+from .philox import ACKLAM_P_LOW, MASK32, TWO_M32
 
 SEGMENT_BITS = 33  # heap indices of one segment: [0, 2^33), as in sdekit.brownian
 _P_HIGH = 1.0 - ACKLAM_P_LOW
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def philox4(c0, c1, c2, c3, k0, k1):
-    """The four output words of Philox4x32-10 (uint64 holding 32-bit values)."""
-    mask, s32 = np.uint64(MASK32), np.uint64(32)
-    # Masks the compiler can see: every product is then 32 x 32 -> 64 bits (one vpmuludq).
-    c0, c1, c2, c3 = c0 & mask, c1 & mask, c2 & mask, c3 & mask
-    m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
-    for r in range(ROUNDS):
-        if r > 0:
-            k0 = (k0 + np.uint64(PHILOX_W0)) & mask
-            k1 = (k1 + np.uint64(PHILOX_W1)) & mask
-        p0 = m0 * c0
-        p1 = m1 * c2
-        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ k0, p1 & mask, (p0 >> s32) ^ c3 ^ k1, p0 & mask
-    return c0, c1, c2, c3
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -221,3 +204,50 @@ def _left_child(right, w_left, z, seed_lo, seed_hi, seg_base, level, k, width, p
     scale = 0.5 * math.sqrt(width * 2.0 ** (-parent))
     for j in range(rows * m):
         right[level, j] = 0.5 * (w_left[j] + right[parent, j]) + scale * z[j]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def node_normals_parallel(out, seed_lo, seed_hi, ctr, lane, path0):
+    """``out[i, c]`` = normal of node ``4 ctr + lane`` for path ``path0 + i``, component ``c`` (out: (n, m) float64).
+
+    (The node id is passed split, as it may exceed int64: auxiliary ids set bit 63.)
+
+    The node-by-node sweep's draw, in parallel chunks and the same vectorised
+    passes as :func:`fill_block` (all four Philox words are computed anyway; one is kept).
+    """
+    n, m = out.shape
+    flat = out.reshape(n * m)
+    rows = max(1, 1024 // m)
+    n_chunks = (n + rows - 1) // rows
+    for k in numba.prange(n_chunks):
+        i0 = k * rows
+        i1 = min(i0 + rows, n)
+        size = (i1 - i0) * m
+        u4 = np.empty((4, size))
+        tails = np.empty(size, dtype=np.int64)
+        counter_uniforms(u4, seed_lo, seed_hi, ctr, i0, i1, path0, m)
+        uniforms_to_normals(flat[i0 * m:i1 * m], u4[lane], tails, size)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def block_differences(w, out):
+    """``out[p] = w[p + 1] - w[p]`` for ``w`` (B + 1, n, m) float64 and ``out`` (B, n, m) float64 or float32.
+
+    The difference is taken in float64 and rounded once to ``out``'s dtype: the
+    numbers of ``(w[p + 1] - w[p]).astype(dtype)``, in one parallel pass.
+    """
+    steps = out.shape[0]
+    size = w.shape[1] * w.shape[2]
+    wf = w.reshape(w.shape[0], size)
+    of = out.reshape(steps, size)
+    chunk = 4096
+    n_chunks = (size + chunk - 1) // chunk
+    for k in numba.prange(n_chunks):
+        j0 = k * chunk
+        j1 = min(j0 + chunk, size)
+        for p in range(steps):
+            a = wf[p]
+            b = wf[p + 1]
+            o = of[p]
+            for j in range(j0, j1):
+                o[j] = b[j] - a[j]

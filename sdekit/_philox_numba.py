@@ -20,27 +20,27 @@ _C0, _C1, _C2, _C3, _C4, _C5 = ACKLAM_C
 _D0, _D1, _D2, _D3 = ACKLAM_D
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def philox_lane(c0, c1, c2, c3, k0, k1, lane):
-    """Word ``lane`` of Philox4x32-10 on the counter (c0, c1, c2, c3) with key (k0, k1)."""
-    m0, m1, mask = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32)
-    s32 = np.uint64(32)
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def philox4(c0, c1, c2, c3, k0, k1):
+    """The four output words of Philox4x32-10 (uint64 holding 32-bit values)."""
+    mask, s32 = np.uint64(MASK32), np.uint64(32)
+    # Masks the compiler can see: every product is then 32 x 32 -> 64 bits (one vpmuludq).
+    c0, c1, c2, c3 = c0 & mask, c1 & mask, c2 & mask, c3 & mask
+    m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
     for r in range(ROUNDS):
         if r > 0:
             k0 = (k0 + np.uint64(PHILOX_W0)) & mask
             k1 = (k1 + np.uint64(PHILOX_W1)) & mask
         p0 = m0 * c0
         p1 = m1 * c2
-        n0 = (p1 >> s32) ^ c1 ^ k0
-        n2 = (p0 >> s32) ^ c3 ^ k1
-        c0, c1, c2, c3 = n0, p1 & mask, n2, p0 & mask
-    if lane == 0:
-        return c0
-    if lane == 1:
-        return c1
-    if lane == 2:
-        return c2
-    return c3
+        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ k0, p1 & mask, (p0 >> s32) ^ c3 ^ k1, p0 & mask
+    return c0, c1, c2, c3
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def philox_lane(c0, c1, c2, c3, k0, k1, lane):
+    """Word ``lane`` of Philox4x32-10 on the counter (c0, c1, c2, c3) with key (k0, k1)."""
+    return philox4(c0, c1, c2, c3, k0, k1)[lane]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -86,7 +86,14 @@ class _NumpySource:
         self.paths = np.arange(path_offset, path_offset + n_paths, dtype=np.uint64)
 
     def node(self, u: int, n_comp=None):
-        return philox.normals(self.seed, u, self.paths, self.dim if n_comp is None else n_comp)
+        m = self.dim if n_comp is None else n_comp
+        kernel = philox.compiled_kernel("_brownian_numba", "node_normals_parallel")
+        if kernel is None:  # pragma: no cover - Numba missing
+            return philox.normals(self.seed, u, self.paths, m)
+        out = np.empty((self.paths.size, m))
+        kernel(out, np.uint64(self.seed & philox.MASK32), np.uint64(self.seed >> 32), u >> 2, u & 3,
+               int(self.paths[0]) if self.paths.size else 0)
+        return out
 
     def zeros(self):
         return np.zeros((self.paths.size, self.dim))
@@ -100,8 +107,10 @@ class _NumpySource:
         return w
 
     @staticmethod
-    def from_numpy(a):
-        return a
+    def empty_block(shape, dtype_name):
+        """A fresh array for a block of increments, and the NumPy view the kernel writes."""
+        out = np.empty(shape, dtype=dtype_name)
+        return out, out
 
 
 def _block_kernel():
@@ -109,8 +118,8 @@ def _block_kernel():
     return philox.compiled_kernel("_brownian_numba", "fill_block_parallel")
 
 
-_BLOCK_BYTES = 16 << 20  # memory of one block of W values (all paths): bounded, never O(n_steps)
-_MAX_BLOCK_LEVELS = 4  # at most 16 steps per block: about 17 state-sized arrays
+_BLOCK_BYTES = 64 << 20  # memory of one block of W values (all paths): bounded, never O(n_steps)
+_MAX_BLOCK_LEVELS = 4  # at most 16 steps per block: about 33 state-sized arrays (W values and increments)
 
 
 class BrownianPath:
@@ -241,8 +250,12 @@ class BrownianPath:
 
         Block ends come from the memoised tree (:meth:`_value64`, about one node per
         block); the interior, level by level with four nodes per Philox call, from
-        the compiled filler. The block holds at most ``_BLOCK_BYTES`` of values.
+        the compiled filler; then one pass writes the block's increments (float64
+        differences rounded once to ``dtype``) into a fresh array whose rows are
+        handed out. A block holds at most ``_BLOCK_BYTES`` of W values.
         """
+        from ._brownian_numba import block_differences
+
         k = per.bit_length() - 1
         fits = max(1, _BLOCK_BYTES // (8 * self.n_paths * self.dim))
         b = min(k, _MAX_BLOCK_LEVELS, fits.bit_length() - 1)
@@ -257,8 +270,9 @@ class BrownianPath:
                 end = j * per + (q + 1) * size
                 w[size] = src.to_numpy(self._value64(times[end]))
                 fill(w, key[0], key[1], j, level, q, b, self._width, self.path_offset)
-                for p in range(size):
-                    yield self._cast(src.from_numpy(w[p + 1] - w[p]))
+                out, view = src.empty_block((size, self.n_paths, self.dim), self.dtype)
+                block_differences(w, view)
+                yield from out
                 w[0] = w[size]
 
     def __repr__(self):

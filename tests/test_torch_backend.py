@@ -89,14 +89,15 @@ def test_eager_and_numba_kernels_give_the_same_solve():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n, d, steps", [(1000, 1, 200), (300, 3, 64), (60_000, 32, 48), (7, 2, 1)])
 def test_cpu_grid_path_hands_out_the_node_sweeps_increments(n, d, steps, dtype):
-    """The solve's CPU path (one Numba pass per block) is bit-identical to BrownianPath's own sweep."""
-    from sdekit.backends.torch_backend import _CpuGridPath
+    """The solve's CPU path (a block of the tree per Numba pass) is bit-identical to the node-by-node sweep."""
     from sdekit.brownian import BrownianPath, odd_part
 
     times = [i / steps for i in range(steps + 1)]
     kw = dict(seed=5, dtype=dtype, backend="torch", segments=odd_part(steps))
-    ref = list(BrownianPath(n, d, (0.0, 1.0), **kw).increments(times))
-    got = list(_CpuGridPath(n, d, (0.0, 1.0), **kw).increments(times))
+    by_node = BrownianPath(n, d, (0.0, 1.0), **kw)
+    by_node._source.block_filler = lambda: None
+    ref = list(by_node.increments(times))
+    got = list(BrownianPath(n, d, (0.0, 1.0), **kw).increments(times))
     assert len(got) == len(ref) == steps
     for a, b in zip(got, ref):
         assert a.dtype == b.dtype == getattr(torch, dtype) and a.shape == (n, d)

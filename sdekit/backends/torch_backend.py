@@ -115,34 +115,9 @@ def _compiled_node_normals():
     return _COMPILED_NODE
 
 
-_NUMBA_KERNEL = None
-_NUMBA_DIFFERENCES = None
-
-
-def _numba_differences():
-    """:func:`._torch_numba.block_differences_into`, or None without Numba (loaded once)."""
-    global _NUMBA_DIFFERENCES
-    if _NUMBA_DIFFERENCES is None:
-        try:
-            from ._torch_numba import block_differences_into
-
-            _NUMBA_DIFFERENCES = block_differences_into
-        except ImportError:  # pragma: no cover - Numba missing
-            _NUMBA_DIFFERENCES = False
-    return _NUMBA_DIFFERENCES or None
-
-
 def _numba_kernel():
-    """The vectorising Numba kernel of :mod:`._torch_numba`, or False without Numba (loaded once)."""
-    global _NUMBA_KERNEL
-    if _NUMBA_KERNEL is None:
-        try:
-            from ._torch_numba import node_normals_into
-
-            _NUMBA_KERNEL = node_normals_into
-        except ImportError:  # pragma: no cover - Numba missing: torch ops
-            _NUMBA_KERNEL = False
-    return _NUMBA_KERNEL
+    """The parallel Numba node kernel of :mod:`sdekit._brownian_numba`, or None without Numba."""
+    return philox.compiled_kernel("_brownian_numba", "node_normals_parallel")
 
 
 KERNELS = ("auto", "torch", "numba", "compiled")
@@ -156,7 +131,7 @@ class TorchNormalSource:
     of ``log``):
 
     - ``"torch"``: int64 tensor ops, on any device (about 200 small ops per node);
-    - ``"numba"``: a vectorising, multi-threaded Numba kernel (:mod:`._torch_numba`)
+    - ``"numba"``: a vectorising, multi-threaded Numba kernel (:mod:`sdekit._brownian_numba`)
       writing into the tensor's memory (CPU only; about 3x faster than ``philox.normals``'s twin);
     - ``"compiled"``: the torch ops fused by ``torch.compile`` into one kernel
       (the fast path on CUDA; the first call compiles, which takes seconds to a minute);
@@ -192,8 +167,8 @@ class TorchNormalSource:
         m = self.dim if n_comp is None else n_comp
         if self.kernel == "numba":
             out = torch.empty((self.paths.numel(), m), dtype=torch.float64)
-            _numba_kernel()(out.numpy(), np.uint64(self.seed & _MASK), np.uint64(self.seed >> 32), np.uint64(u),
-                            np.int64(self.path_offset))
+            _numba_kernel()(out.numpy(), np.uint64(self.seed & _MASK), np.uint64(self.seed >> 32), u >> 2, u & 3,
+                            self.path_offset)
             return out
         ctr, lane = u >> 2, u & 3
         k0, k1 = self.seed & _MASK, self.seed >> 32
@@ -223,58 +198,13 @@ class TorchNormalSource:
         return w.numpy()
 
     @staticmethod
-    def from_numpy(a):
-        return torch.from_numpy(a)
+    def empty_block(shape, dtype_name):
+        """A fresh CPU tensor for a block of increments and its NumPy view (same memory)."""
+        out = torch.empty(shape, dtype=_DTYPES[dtype_name])
+        return out, out.numpy()
 
     def cast(self, w, dtype_name):
         return w.to(_DTYPES[dtype_name])
-
-
-_CPU_BLOCK_BYTES = 64 << 20  # float64 W values of one block, all paths: bounded, never O(n_steps)
-
-
-class _CpuGridPath(BrownianPath):
-    """The Brownian path of a CPU solve: a grid sweep hands out a block of increments at a time.
-
-    :meth:`BrownianPath._grid_increments` fills a block of the tree with the compiled
-    filler and then, per step, subtracts two float64 rows (NumPy) and casts the
-    result (torch): two passes and two allocations per step. Here one Numba pass
-    (:func:`._torch_numba.block_differences_into`) writes the whole block's
-    increments, rounded once to the state's dtype, into one fresh tensor, and the
-    steps get its rows: the same numbers (float64 difference, one rounding).
-    Block ends and the filler are the parent's; the rows are never written again,
-    so autograd may keep them. Blocks may be larger than the parent's (up to
-    ``_CPU_BLOCK_BYTES``, still at most ``2^_MAX_BLOCK_LEVELS`` steps): the filler
-    and the difference pass both work on chunks of paths, so a larger block costs
-    memory, not cache, and leaves fewer coarse nodes to the slower node-by-node
-    descent (a 32-dim state of 10^4 paths: 1 node in 8 instead of 2).
-    """
-
-    def _grid_increments(self, times, per):
-        differences = _numba_differences()
-        if differences is None:  # pragma: no cover - Numba missing
-            yield from super()._grid_increments(times, per)
-            return
-        from .. import brownian as _bp
-
-        k = per.bit_length() - 1
-        fits = max(1, _CPU_BLOCK_BYTES // (8 * self.n_paths * self.dim))
-        b = min(k, _bp._MAX_BLOCK_LEVELS, fits.bit_length() - 1)
-        size, level = 1 << b, k - b
-        fill = self._source.block_filler()
-        key = (np.uint64(self.seed & philox.MASK32), np.uint64(self.seed >> 32))
-        dtype = _DTYPES[self.dtype]
-        w = np.empty((size + 1, self.n_paths, self.dim))
-        w[0] = self._value64(times[0]).numpy()
-        for j in range(self.segments):
-            for q in range(1 << level):
-                end = j * per + (q + 1) * size
-                w[size] = self._value64(times[end]).numpy()
-                fill(w, key[0], key[1], j, level, q, b, self._width, self.path_offset)
-                out = torch.empty((size, self.n_paths, self.dim), dtype=dtype)
-                differences(w, out.numpy())
-                yield from out
-                w[0] = w[size]
 
 
 def _step_call(solver, terms, t, dt, x, dw, aux):
@@ -395,8 +325,8 @@ class TorchBackend(Backend):
         return state, dtype
 
     def brownian(self, n, m, t_span, *, seed, segments, dtype, like):
-        kind = _CpuGridPath if torch.device(like.device).type == "cpu" else BrownianPath
-        bm = kind(n, m, t_span, seed=seed, dtype=dtype, backend="torch", device=like.device, segments=segments)
+        bm = BrownianPath(n, m, t_span, seed=seed, dtype=dtype, backend="torch", device=like.device,
+                          segments=segments)
         bm._source.set_kernel(self._kernel_for(like.device))
         return bm
 
