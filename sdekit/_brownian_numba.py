@@ -29,7 +29,7 @@ import math
 import numba
 import numpy as np
 
-from ._philox_numba import normal_central, normal_from_word, normal_tail, philox4
+from ._philox_numba import normal_central, normal_tail, philox4
 from .philox import ACKLAM_P_LOW, MASK32, TWO_M32
 
 SEGMENT_BITS = 33  # heap indices of one segment: [0, 2^33), as in sdekit.brownian
@@ -93,15 +93,18 @@ def uniforms_to_normals(z, u, tails, size):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def fill_block(w, u4, z, tails, seed_lo, seed_hi, seg, L0, q, b, width, path0, i0, i1, m):
-    """Fill the interior of one block for paths ``i0 <= i < i1``.
+def fill_block(w, u4, z, tails, have, seed_lo, seed_hi, seg, L0, q, b, width, path0, i0, i1, m):
+    """Fill the interior of one block for paths ``i0 <= i < i1``; returns the counter left in ``u4``.
 
     ``w`` has shape ``(2^b + 1, n m)`` (paths times components, flattened) with
     ``w[0]`` and ``w[2^b]`` holding W at the block's ends; on return ``w[p]``
     is W at the block's grid point ``p``. ``u4`` (4, r), ``z`` (r,) and
     ``tails`` (r,) are scratch with ``r >= (i1 - i0) m``. The block is
     interval ``q`` of level ``L0`` of segment ``seg`` (of width ``width``);
-    row ``i`` is global path ``path0 + i``.
+    row ``i`` is global path ``path0 + i``. ``have`` is the counter whose
+    uniforms ``u4`` already holds (-1: none): the first levels of a small block
+    share a counter with each other and with the coarse nodes, and each counter
+    is computed once.
     """
     seg_base = np.int64(seg) << SEGMENT_BITS
     lo, size = i0 * m, (i1 - i0) * m
@@ -114,7 +117,9 @@ def fill_block(w, u4, z, tails, seed_lo, seed_hi, seg, L0, q, b, width, path0, i
         ctr_first = (seg_base | h0) >> 2
         ctr_last = (seg_base | (h0 + count - 1)) >> 2
         for ctr in range(ctr_first, ctr_last + 1):
-            counter_uniforms(u4, seed_lo, seed_hi, ctr, i0, i1, path0, m)
+            if ctr != have:
+                counter_uniforms(u4, seed_lo, seed_hi, ctr, i0, i1, path0, m)
+                have = ctr
             for lane in range(4):
                 r = (ctr << 2) - seg_base + lane - h0
                 if r < 0 or r >= count:
@@ -126,6 +131,7 @@ def fill_block(w, u4, z, tails, seed_lo, seed_hi, seg, L0, q, b, width, path0, i
                 mid = w[pos]
                 for j in range(size):
                     mid[lo + j] = 0.5 * (left[lo + j] + right[lo + j]) + scale * z[j]
+    return have
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -141,26 +147,26 @@ def fill_block_parallel(w, seed_lo, seed_hi, seg, L0, q, b, width, path0):
         u4 = np.empty((4, rows * m))
         z = np.empty(rows * m)
         tails = np.empty(rows * m, dtype=np.int64)
-        fill_block(flat, u4, z, tails, seed_lo, seed_hi, seg, L0, q, b, width, path0, i0, i1, m)
+        fill_block(flat, u4, z, tails, -1, seed_lo, seed_hi, seg, L0, q, b, width, path0, i0, i1, m)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def node_normals_rows(z, seed_lo, seed_hi, node, path0, rows, m):
-    """``z[i m + c]`` = normal of tree node ``node`` for path ``path0 + i``, component ``c`` (one lane per call)."""
+def node_normals(z, u4, tails, have, seed_lo, seed_hi, node, path0, rows, m):
+    """``z[i m + c]`` = normal of tree node ``node`` (< 2^63) for path ``path0 + i``; returns the counter in ``u4``.
+
+    Through the vectorised passes, and reusing ``u4`` when it already holds the
+    node's counter ``have``.
+    """
     ctr = node >> 2
-    c0 = np.uint64(ctr & MASK32)
-    c1 = np.uint64(ctr >> 32)
-    lane = node & 3
-    for i in range(rows):
-        c2 = np.uint64(path0 + i)
-        for c in range(m):
-            words = philox4(c0, c1, c2, np.uint64(c), seed_lo, seed_hi)
-            z[i * m + c] = normal_from_word(words[lane])
+    if ctr != have:
+        counter_uniforms(u4, seed_lo, seed_hi, ctr, 0, rows, path0, m)
+    uniforms_to_normals(z, u4[node & 3], tails, rows * m)
+    return ctr
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def coarse_start(right, w_start, z, seed_lo, seed_hi, seg, levels, width, path0, rows, m):
-    """Right ends of the first block's ancestors in segment ``seg``.
+def coarse_start(right, w_start, z, u4, tails, have, seed_lo, seed_hi, seg, levels, width, path0, rows, m):
+    """Right ends of the first block's ancestors in segment ``seg``; returns the counter in ``u4``.
 
     ``right[L]`` (L = 0..levels) becomes W at the right end of the level-L
     interval containing block 0, where blocks are the level-``levels``
@@ -169,21 +175,24 @@ def coarse_start(right, w_start, z, seed_lo, seed_hi, seg, levels, width, path0,
     """
     size = rows * m
     seg_base = np.int64(seg) << SEGMENT_BITS
-    node_normals_rows(z, seed_lo, seed_hi, seg_base, path0, rows, m)
+    have = node_normals(z, u4, tails, have, seed_lo, seed_hi, seg_base, path0, rows, m)
     top = math.sqrt(width)
     for j in range(size):
         right[0, j] = w_start[j] + top * z[j]
     for level in range(1, levels + 1):
-        _left_child(right, w_start, z, seed_lo, seed_hi, seg_base, level, 0, width, path0, rows, m)
+        have = _left_child(right, w_start, z, u4, tails, have, seed_lo, seed_hi, seg_base, level, 0, width,
+                           path0, rows, m)
+    return have
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def coarse_advance(right, w_cur, z, seed_lo, seed_hi, seg, levels, block, width, path0, rows, m):
+def coarse_advance(right, w_cur, z, u4, tails, have, seed_lo, seed_hi, seg, levels, block, width, path0, rows, m):
     """Move the stack of right ends from block ``block - 1`` to ``block`` (0 < block < 2^levels).
 
     ``w_cur`` is W at the new block's start. The level whose interval boundary
     is crossed keeps its parent's right end (a right child); every finer level
-    starts a left child, whose right end is its parent's midpoint (one node each).
+    starts a left child, whose right end is its parent's midpoint (one node
+    each). Returns the counter left in ``u4``.
     """
     tz = 0
     while (block >> tz) & 1 == 0:
@@ -192,18 +201,20 @@ def coarse_advance(right, w_cur, z, seed_lo, seed_hi, seg, levels, block, width,
     right[first] = right[first - 1]
     seg_base = np.int64(seg) << SEGMENT_BITS
     for level in range(first + 1, levels + 1):
-        _left_child(right, w_cur, z, seed_lo, seed_hi, seg_base, level, block >> (levels - level + 1), width,
-                    path0, rows, m)
+        have = _left_child(right, w_cur, z, u4, tails, have, seed_lo, seed_hi, seg_base, level,
+                           block >> (levels - level + 1), width, path0, rows, m)
+    return have
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _left_child(right, w_left, z, seed_lo, seed_hi, seg_base, level, k, width, path0, rows, m):
+def _left_child(right, w_left, z, u4, tails, have, seed_lo, seed_hi, seg_base, level, k, width, path0, rows, m):
     # The midpoint of the level-(level-1) interval k: node (seg, 2^(level-1) + k).
     parent = level - 1
-    node_normals_rows(z, seed_lo, seed_hi, seg_base | ((1 << parent) + k), path0, rows, m)
+    have = node_normals(z, u4, tails, have, seed_lo, seed_hi, seg_base | ((1 << parent) + k), path0, rows, m)
     scale = 0.5 * math.sqrt(width * 2.0 ** (-parent))
     for j in range(rows * m):
         right[level, j] = 0.5 * (w_left[j] + right[parent, j]) + scale * z[j]
+    return have
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -96,14 +96,16 @@ def _sde_chunk(step_fn, x, out, slots, times, seed_lo, seed_hi, segments, k, b, 
     if slots[0] >= 0:
         out[slots[0]] = xc
     step = 0
+    have = -1  # the Philox counter whose uniforms u4 holds
     for j in range(segments):
-        coarse_start(right, w_seg, z, seed_lo, seed_hi, j, coarse, width, path0, r, m)
+        have = coarse_start(right, w_seg, z, u4, tails, have, seed_lo, seed_hi, j, coarse, width, path0, r, m)
         w[0] = w_seg
         for q in range(1 << coarse):
             if q > 0:
-                coarse_advance(right, w[0], z, seed_lo, seed_hi, j, coarse, q, width, path0, r, m)
+                have = coarse_advance(right, w[0], z, u4, tails, have, seed_lo, seed_hi, j, coarse, q, width,
+                                      path0, r, m)
             w[size_b] = right[coarse]
-            fill_block(w, u4, z, tails, seed_lo, seed_hi, j, coarse, q, b, width, path0, 0, r, m)
+            have = fill_block(w, u4, z, tails, have, seed_lo, seed_hi, j, coarse, q, b, width, path0, 0, r, m)
             for p in range(size_b):
                 for e in range(size):
                     dwf[e] = w[p + 1, e] - w[p, e]
