@@ -127,6 +127,7 @@ def test_gbm_moments_with_200k_paths():
     assert abs(dev2.mean() - var) < 4 * dev2.std() / np.sqrt(n)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy's reference overflows, on purpose
 def test_nonfinite_state_raises_at_the_numpy_step():
     blow = sk.SDE(lambda t, x: x**3, lambda t, x: 0.1 * x)
     errors = []
