@@ -90,7 +90,8 @@ def _timings(quick):
                 import torch
 
                 x0 = torch.ones(1, dtype=torch.float64)
-            solve(gbm, x0, (0.0, 1.0), n_steps=4, n_paths=16, backend=backend)  # warm-up / compile
+            # Warm-up with the timed sizes: Numba compiles its fused kernel here (reported by stats).
+            solve(gbm, x0, (0.0, 1.0), n_steps=n_steps, n_paths=n_paths, seed=1, backend=backend)
             t = time.perf_counter()
             solve(gbm, x0, (0.0, 1.0), n_steps=n_steps, n_paths=n_paths, seed=0, backend=backend)
             el = time.perf_counter() - t
@@ -163,6 +164,8 @@ def run_demo(out: str = "demo_out", quick: bool = False) -> int:
         "Euler–Maruyama's weak bias (about θ·dt = 1% of the variance here) is part of the deviation.",
         _table(["t", "mean", "exact mean", "|z|", "var", "exact var", "|z|"], _ou_moments(quick)),
         "## Timings (Euler–Maruyama on GBM, float64)",
+        "One solve after a warm-up of the same size (Numba compiles its fused kernel there); a quick "
+        "look, not a benchmark: `sdekit bench` measures properly (see docs/benchmarks.md).",
         _table(["backend", "paths x steps", "seconds", "ns / path-step"], _timings(quick)),
         "## Plots",
         _plots(out, fits + [("rk4 (ODE)", rk4_fit)]),
