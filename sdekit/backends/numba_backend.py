@@ -67,6 +67,11 @@ def _error_text(e):
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _cannot_compile(name, fn, e):
+    return BackendError(f"Numba cannot compile the {name} function {getattr(fn, '__qualname__', fn)!r} "
+                        f'({_error_text(e)}); use backend="numpy" (or "torch")')
+
+
 def jit_user_function(fn, name):
     """``fn`` as a Numba dispatcher (compiled lazily); cached per function object."""
     if isinstance(fn, numba.core.dispatcher.Dispatcher):
@@ -78,8 +83,7 @@ def jit_user_function(fn, name):
     try:
         jitted = numba.njit(error_model="numpy")(fn)
     except Exception as e:  # not a Python function at all (e.g. a bound method of a C type)
-        raise BackendError(f"Numba cannot compile the {name} function {fn!r} ({_error_text(e)}); "
-                           'use backend="numpy" (or "torch")') from None
+        raise _cannot_compile(name, fn, e) from None
     try:
         _JITTED[fn] = jitted
     except TypeError:
@@ -102,10 +106,7 @@ class _Compiled:
             try:
                 out = jitted(t, x)
             except (NumbaError, TypeError, ValueError) as e:
-                raise BackendError(
-                    f"Numba cannot compile the {self.name} function {getattr(self.fn, '__qualname__', self.fn)!r} "
-                    f'({_error_text(e)}); use backend="numpy" (or "torch")'
-                ) from None
+                raise _cannot_compile(self.name, self.fn, e) from None
             self.jitted = jitted
             self.compile_time = time.perf_counter() - started
             return _like(out, x)
@@ -134,7 +135,7 @@ class NumbaBackend(NumpyBackend):
         (the shared loop with compiled user functions); ``None`` (default): for
         solves of at least ``FUSE_MIN_WORK`` path-steps.
     chunk : int, optional
-        Paths per chunk (default: about 512 state values). Results do not depend on it.
+        Paths per chunk (default: about 1024 state values). Results do not depend on it.
     """
 
     name = "numba"

@@ -41,15 +41,9 @@ CHUNK_VALUES = 1024  # rows * max(d, m) per chunk: state, block and scratch stay
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _first_nonfinite(x):
-    """Index of the first row of ``x`` (rows, d) with a non-finite value, or -1 (no branch per value)."""
+    """Index of the first row of ``x`` (rows, d) with a non-finite value, or -1 (called once, after a step
+    reported one: :func:`copy_flat` watches every step)."""
     rows, d = x.shape
-    flat = x.reshape(rows * d)
-    bad = False
-    for j in range(rows * d):
-        v = flat[j]
-        bad |= (v != v) | (v - v != 0.0)  # NaN, or +-inf (inf - inf is NaN)
-    if not bad:
-        return -1
     for i in range(rows):
         for c in range(d):
             v = x[i, c]
