@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import gc
-import inspect
 import json
 import math
 import os
@@ -371,17 +370,11 @@ def _torchsde_row(problem, plain):
 
 
 def _sdekit_generator_row(problem):
-    from sdekit.backends import numba_kernel  # ImportError until the fused kernel lands
-
-    floor = numba_kernel.generator_floor  # AttributeError likewise
-    try:
-        takes_dtype = "dtype" in inspect.signature(floor).parameters
-    except (TypeError, ValueError):
-        takes_dtype = False
-    kwargs = {"dtype": problem.dtype} if takes_dtype else {}
+    # The fused kernel's own draws (float64 tree, as every solve builds it); ImportError without Numba.
+    from sdekit.backends.numba_kernel import generator_floor
 
     def run(n, steps):
-        floor(n, steps, problem.dim, seed=0, **kwargs)
+        generator_floor(n, steps, problem.dim, seed=0)
         return {}
 
     return run

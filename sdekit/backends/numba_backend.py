@@ -234,7 +234,7 @@ class NumbaBackend(NumpyBackend):
         slots = np.full(plan.n_steps + 1, -1, dtype=np.int64)
         slots[plan.save] = np.arange(len(plan.save))
         out = np.empty((len(plan.save), n, d), dtype=x.dtype)
-        xs = np.ascontiguousarray(x).copy()
+        xs = np.ascontiguousarray(x)  # read only: each chunk steps its own copy
         times = np.ascontiguousarray(plan.times, dtype=np.float64)
         if bm is None:
             rows = chunk_rows(d, 0, self.chunk)

@@ -52,8 +52,30 @@ def _first_nonfinite(x):
     return -1
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _start(xc, out, slots, bad):
+    """A chunk's start: no bad step yet; save the initial state if asked."""
+    bad[0] = -1
+    bad[1] = -1
+    if slots[0] >= 0:
+        out[slots[0]] = xc
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _step_and_save(step_fn, times, step, xc, dw, out, slots, bad):
+    """Step ``step`` of a chunk, shared by both drivers: advance, record a non-finite state (False), or save."""
+    t = times[step]
+    if not step_fn(t, times[step + 1] - t, xc, dw):
+        bad[0] = step
+        bad[1] = _first_nonfinite(xc)
+        return False
+    if slots[step + 1] >= 0:
+        out[slots[step + 1]] = xc
+    return True
+
+
 def _run_sde(step_fn, x, out, slots, times, seed_lo, seed_hi, segments, k, b, width, path0, m, rows, bad):
-    """Solve on the aligned grid ``times`` (``segments * 2^k`` steps) in place of ``x`` (n, d).
+    """Solve from ``x`` (n, d) on the aligned grid ``times`` (``segments * 2^k`` steps), saving into ``out``.
 
     ``step_fn(t, dt, x, dw)`` advances a chunk's state in place (the solver's
     rule with the user's functions, compiled per problem by :func:`make_step`).
@@ -85,10 +107,7 @@ def _sde_chunk(step_fn, x, out, slots, times, seed_lo, seed_hi, segments, k, b, 
     dwf = np.empty(size, dtype=x.dtype)
     dw = dwf.reshape(r, m)
     w_seg = np.zeros(size)
-    bad[0] = -1
-    bad[1] = -1
-    if slots[0] >= 0:
-        out[slots[0]] = xc
+    _start(xc, out, slots, bad)
     step = 0
     have = -1  # the Philox counter whose uniforms u4 holds
     for j in range(segments):
@@ -103,19 +122,11 @@ def _sde_chunk(step_fn, x, out, slots, times, seed_lo, seed_hi, segments, k, b, 
             for p in range(size_b):
                 for e in range(size):
                     dwf[e] = w[p + 1, e] - w[p, e]
-                t = times[step]
-                finite = step_fn(t, times[step + 1] - t, xc, dw)
-                step += 1
-                if not finite:
-                    bad[0] = step - 1
-                    bad[1] = _first_nonfinite(xc)
-                    x[:] = xc
+                if not _step_and_save(step_fn, times, step, xc, dw, out, slots, bad):
                     return
-                if slots[step] >= 0:
-                    out[slots[step]] = xc
+                step += 1
             w[0] = w[size_b]
         w_seg[:] = right[0]
-    x[:] = xc
 
 
 def _run_ode(step_fn, x, out, slots, times, rows, bad):
@@ -132,19 +143,10 @@ def _run_ode(step_fn, x, out, slots, times, rows, bad):
 def _ode_chunk(step_fn, x, out, slots, times, bad):
     xc = np.ascontiguousarray(x).copy()
     none = np.empty((x.shape[0], 0), dtype=x.dtype)
-    bad[0] = -1
-    bad[1] = -1
-    if slots[0] >= 0:
-        out[slots[0]] = xc
+    _start(xc, out, slots, bad)
     for step in range(times.size - 1):
-        t = times[step]
-        if not step_fn(t, times[step + 1] - t, xc, none):
-            bad[0] = step
-            bad[1] = _first_nonfinite(xc)
-            break
-        if slots[step + 1] >= 0:
-            out[slots[step + 1]] = xc
-    x[:] = xc
+        if not _step_and_save(step_fn, times, step, xc, none, out, slots, bad):
+            return
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -334,13 +336,14 @@ def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
     k = (n_steps // segments).bit_length() - 1
     rows = chunk_rows(dim, dim, chunk)
     x = np.zeros((n_paths, dim))
+    out = np.empty((1, n_paths, dim))
     slots = np.full(n_steps + 1, -1, dtype=np.int64)
+    slots[n_steps] = 0  # keep W(1) only
     bad = np.empty(((n_paths + rows - 1) // rows, 2), dtype=np.int64)
     times = np.arange(n_steps + 1, dtype=np.float64) / n_steps
-    drivers(np.float64)[0](_accumulate(), x, np.empty((0, n_paths, dim)), slots, times,
-                           np.uint64(seed & philox.MASK32), np.uint64(seed >> 32), segments, k, block_levels(k),
-                           1.0 / segments, 0, dim, rows, bad)
-    return float(x.sum())
+    drivers(np.float64)[0](_accumulate(), x, out, slots, times, np.uint64(seed & philox.MASK32),
+                           np.uint64(seed >> 32), segments, k, block_levels(k), 1.0 / segments, 0, dim, rows, bad)
+    return float(out.sum())
 
 
 _ACCUMULATE = []
