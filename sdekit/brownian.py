@@ -91,7 +91,7 @@ class _NumpySource:
         if kernel is None:  # pragma: no cover - Numba missing
             return philox.normals(self.seed, u, self.paths, m)
         out = np.empty((self.paths.size, m))
-        kernel(out, np.uint64(self.seed & philox.MASK32), np.uint64(self.seed >> 32), u >> 2, u & 3,
+        kernel(out, *philox.key_words(self.seed), u >> 2, u & 3,
                int(self.paths[0]) if self.paths.size else 0)
         return out
 
@@ -261,7 +261,7 @@ class BrownianPath:
         b = min(k, _MAX_BLOCK_LEVELS, fits.bit_length() - 1)
         size, level = 1 << b, k - b
         fill = self._source.block_filler()
-        key = (np.uint64(self.seed & philox.MASK32), np.uint64(self.seed >> 32))
+        key = philox.key_words(self.seed)
         src = self._source
         w = np.empty((size + 1, self.n_paths, self.dim))
         w[0] = src.to_numpy(self._value64(times[0]))

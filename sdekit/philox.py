@@ -68,6 +68,11 @@ TWO_M32 = 2.0 ** -32
 _U64 = np.uint64
 
 
+def key_words(seed: int):
+    """The Philox key of ``seed``: its low and high 32-bit words, as ``np.uint64`` (what the kernels take)."""
+    return _U64(seed & MASK32), _U64(seed >> 32)
+
+
 def check_seed(seed) -> int:
     """Validate a seed: an integer in [0, 2**64)."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
@@ -147,9 +152,9 @@ def normals(seed: int, node, paths, n_comp: int, *, compiled: bool = True):
     kernel = _numba_normals() if compiled else False
     if kernel:
         out = np.empty((paths.size, n_comp))
-        kernel(out, _U64(seed & MASK32), _U64(seed >> 32), _U64(node), paths)
+        kernel(out, *key_words(seed), _U64(node), paths)
         return out
-    key0, key1 = _U64(seed & MASK32), _U64(seed >> 32)
+    key0, key1 = key_words(seed)
     ctr = node >> 2
     c0 = np.full((paths.size, n_comp), ctr & MASK32, dtype=np.uint64)
     c1 = np.full_like(c0, ctr >> 32)

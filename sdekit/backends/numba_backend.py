@@ -244,7 +244,7 @@ class NumbaBackend(NumpyBackend):
             rows = chunk_rows(d, bm.dim, self.chunk)
             bad = np.empty(((n + rows - 1) // rows, 2), dtype=np.int64)
             k = per.bit_length() - 1
-            run_sde(step, xs, out, slots, times, np.uint64(bm.seed & philox.MASK32), np.uint64(bm.seed >> 32),
+            run_sde(step, xs, out, slots, times, *philox.key_words(bm.seed),
                     bm.segments, k, block_levels(k), bm._width, bm.path_offset, bm.dim, rows, bad)
         self._raise_first_nonfinite(bad, rows, plan)
         return IntegrateResult(plan.times[plan.save], out, plan.n_steps, plan.n_steps * solver.nfe_per_step,

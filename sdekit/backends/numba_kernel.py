@@ -341,8 +341,8 @@ def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
     slots[n_steps] = 0  # keep W(1) only
     bad = np.empty(((n_paths + rows - 1) // rows, 2), dtype=np.int64)
     times = np.arange(n_steps + 1, dtype=np.float64) / n_steps
-    drivers(np.float64)[0](_accumulate(), x, out, slots, times, np.uint64(seed & philox.MASK32),
-                           np.uint64(seed >> 32), segments, k, block_levels(k), 1.0 / segments, 0, dim, rows, bad)
+    drivers(np.float64)[0](_accumulate(), x, out, slots, times, *philox.key_words(seed), segments, k,
+                           block_levels(k), 1.0 / segments, 0, dim, rows, bad)
     return float(out.sum())
 
 

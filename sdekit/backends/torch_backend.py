@@ -167,7 +167,7 @@ class TorchNormalSource:
         m = self.dim if n_comp is None else n_comp
         if self.kernel == "numba":
             out = torch.empty((self.paths.numel(), m), dtype=torch.float64)
-            _numba_kernel()(out.numpy(), np.uint64(self.seed & _MASK), np.uint64(self.seed >> 32), u >> 2, u & 3,
+            _numba_kernel()(out.numpy(), *philox.key_words(self.seed), u >> 2, u & 3,
                             self.path_offset)
             return out
         ctr, lane = u >> 2, u & 3
