@@ -48,6 +48,10 @@ class InvalidArgumentError(SDEKitError, ValueError):
     """An argument has an invalid value (not a shape problem)."""
 
 
+class StepLimitError(SDEKitError, RuntimeError):
+    """An adaptive solve needed more than ``max_steps`` steps, or its tolerance could not be reached."""
+
+
 __all__ = [
     "SDEKitError",
     "ShapeError",
@@ -55,4 +59,5 @@ __all__ = [
     "NonFiniteError",
     "BackendError",
     "InvalidArgumentError",
+    "StepLimitError",
 ]

@@ -34,8 +34,11 @@ Example
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+
+import numpy as np
 
 from .errors import InvalidArgumentError
 
@@ -62,6 +65,9 @@ class SDE:
     brownian_dim : int, required for ``noise="general"``
     additive : bool
         ``diffusion`` does not depend on ``x``.
+    commutative : bool
+        General noise whose columns commute, :math:`L^j g_k = L^k g_j` (e.g. linear
+        noise with commuting matrices): Milstein's scheme then applies.
 
     Example
     -------
@@ -83,6 +89,7 @@ class SDE:
         calculus: str = "ito",
         brownian_dim: Optional[int] = None,
         additive: bool = False,
+        commutative: bool = False,
     ):
         if not callable(drift):
             raise InvalidArgumentError(f"drift must be callable (t, x) -> (n, d); got {type(drift).__name__}")
@@ -92,24 +99,32 @@ class SDE:
             )
         _check_choice("noise", noise, NOISE_TYPES)
         _check_choice("calculus", calculus, CALCULI)
+        for flag, value in (("additive", additive), ("commutative", commutative)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise InvalidArgumentError(f"{flag} must be True or False; got {value!r}")
+        if brownian_dim is not None and (isinstance(brownian_dim, (bool, np.bool_))
+                                         or not isinstance(brownian_dim, numbers.Integral) or brownian_dim < 1):
+            raise InvalidArgumentError(f"brownian_dim must be a positive integer; got {brownian_dim!r}")
         if noise == "general":
             if brownian_dim is None:
                 raise InvalidArgumentError('brownian_dim is required when noise="general"; got None')
-            if int(brownian_dim) != brownian_dim or brownian_dim < 1:
-                raise InvalidArgumentError(f"brownian_dim must be a positive integer; got {brownian_dim!r}")
             brownian_dim = int(brownian_dim)
         elif brownian_dim is not None:
-            expected = 1 if noise == "scalar" else None
-            if expected is not None and brownian_dim != expected:
+            if noise == "scalar" and brownian_dim != 1:
                 raise InvalidArgumentError(
                     f'brownian_dim must be 1 (or None) for noise="scalar"; got {brownian_dim!r}'
                 )
+            if noise == "diagonal":
+                raise InvalidArgumentError(
+                    f'brownian_dim must be None for noise="diagonal" (m equals the state dimension); got '
+                    f'{brownian_dim!r}. For m != d use noise="general"')
         self.drift = drift
         self.diffusion = diffusion
         self.noise = noise
         self.calculus = calculus
         self.brownian_dim = brownian_dim
         self.additive = bool(additive)
+        self.commutative = bool(commutative) or (noise != "general")
 
     def brownian_dim_for(self, d: int) -> int:
         """The number m of Brownian motions driving a state of dimension ``d``."""
@@ -125,16 +140,16 @@ class SDE:
 
     @classmethod
     def _from_parts(cls, base: "SDE", **changes: Any) -> "SDE":
-        kw = dict(
-            noise=base.noise, calculus=base.calculus, brownian_dim=base.brownian_dim, additive=base.additive
-        )
+        kw = dict(noise=base.noise, calculus=base.calculus, brownian_dim=base.brownian_dim, additive=base.additive,
+                  commutative=base.commutative if base.noise == "general" else False)
         kw.update(changes)
         return SDE(base.drift, base.diffusion, **kw)
 
     def __repr__(self):
         extra = f", brownian_dim={self.brownian_dim}" if self.noise == "general" else ""
         add = ", additive=True" if self.additive else ""
-        return f"SDE(noise={self.noise!r}, calculus={self.calculus!r}{extra}{add})"
+        com = ", commutative=True" if self.noise == "general" and self.commutative else ""
+        return f"SDE(noise={self.noise!r}, calculus={self.calculus!r}{extra}{add}{com})"
 
 
 class ODE(SDE):

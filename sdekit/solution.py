@@ -1,4 +1,4 @@
-"""The result of :func:`sdekit.solve`."""
+"""The result of :func:`sdekit.solve`, and the drivers' result type it is built from."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ import numpy as np
 
 
 @dataclass
+class IntegrateResult:
+    """What a driver (fixed-step loop, fused kernel, adaptive controller) hands back to ``solve``.
+
+    ``ys`` is ``(k, n, D)`` (the flat state); ``extra`` goes into ``Solution.stats``.
+    """
+
+    ts: np.ndarray
+    ys: Any
+    n_steps: Any
+    nfe: Any
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
 class Solution:
     """Saved states of a solve.
 
@@ -16,13 +30,14 @@ class Solution:
     ----------
     ts : numpy.ndarray, shape (k,), float64
         Saved times.
-    ys : array, shape (k, n, d)
-        States at ``ts`` for each of the n paths; a NumPy array, or a torch
-        tensor on the state's device for the torch backend.
+    ys : array, shape (k, n, *event)
+        States at ``ts`` for each of the n paths (``(k, n, d)`` for vector states); a
+        NumPy array, or a torch tensor on the state's device for the torch backend.
     stats : dict
         ``n_steps`` (steps taken), ``nfe`` (drift + diffusion evaluations),
-        ``wall_time`` (seconds); adaptive methods add ``n_accepted`` and
-        ``n_rejected``; the Numba backend adds ``compile_time``.
+        ``wall_time`` (seconds); adaptive solves add ``n_accepted`` and
+        ``n_rejected`` (per-path arrays when step sizes are per path); the Numba
+        backend adds ``compile_time``.
     method, backend : str
     brownian : BrownianPath or None
         The path that drove the solve (reuse it with ``brownian=``).
@@ -42,7 +57,7 @@ class Solution:
 
     @property
     def final(self):
-        """The last saved state, shape ``(n, d)``."""
+        """The last saved state, shape ``(n, *event)``."""
         return self.ys[-1]
 
     def __repr__(self):

@@ -129,25 +129,27 @@ def test_segments_give_the_same_law():
     _check_standard_normal(b.increment(2.05, 2.1) / np.sqrt(0.05))
 
 
-def _count_nodes(b, times, blocks):
+def _count_draws(b, times, blocks, levy_area=False):
+    """Sweep ``times``, recording every Philox draw the path makes (node-by-node or block sweep)."""
     calls = []
-    inner = b._source.node
-    b._source.node = lambda u, n_comp=None: calls.append(u) or inner(u, n_comp)
+    inner = b._source.draw
+    b._source.draw = lambda d, n_comp=None, count=1: calls.append((d, count)) or inner(d, n_comp, count)
     if not blocks:
         b._source.block_filler = lambda: None
-    out = list(b.increments(times))
+    out = list(b.increments(times, levy_area=levy_area))
     return calls, out
 
 
-def test_one_normal_per_step_on_an_aligned_grid():
+def test_two_normals_per_step_on_an_aligned_grid():
     n_steps = 3 * 16
     times = np.linspace(0.0, 1.0, n_steps + 1)
-    calls, by_node = _count_nodes(sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3), times, blocks=False)
-    assert len(calls) == n_steps
-    assert len(set(calls)) == n_steps  # every node drawn once
-    # The block sweep draws the interior of each 16-step block itself; only the block ends are nodes.
-    calls, by_block = _count_nodes(sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3), times, blocks=True)
-    assert len(calls) == 3 and len(set(calls)) == 3
+    calls, by_node = _count_draws(sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3), times, blocks=False)
+    # one split (a pair of normals) per step: the global root, two skeleton cuts, then 15 splits per segment
+    assert len(calls) == n_steps and all(c == 2 for _, c in calls)
+    assert len({d for d, _ in calls}) == n_steps  # every split drawn once
+    # The block sweep draws the interior of each block itself; only the coarse splits are separate draws.
+    calls, by_block = _count_draws(sk.BrownianPath(3, 1, (0.0, 1.0), seed=1, segments=3), times, blocks=True)
+    assert len(calls) == 3 + 3 * 1  # root, 2 skeleton cuts; per segment 1 split above the 8-step blocks
     assert np.array_equal(np.stack(by_node), np.stack(by_block))
 
 
@@ -159,9 +161,11 @@ def test_block_sweep_equals_the_node_sweep_bit_for_bit(n, m, segments, per, offs
     times[-1] = 2.0
     make = lambda: sk.BrownianPath(n, m, (0.3, 2.0), seed=2**40 + 17, segments=segments, path_offset=offset)
     fast = make()
-    assert fast._aligned(list(times)) == per
-    _, by_node = _count_nodes(make(), times, blocks=False)
-    assert np.array_equal(np.stack(list(fast.increments(times))), np.stack(by_node))
+    assert fast.aligned_level(list(times)) == per.bit_length() - 1
+    _, by_node = _count_draws(make(), times, blocks=False, levy_area=True)
+    by_block = list(fast.increments(times, levy_area=True))
+    assert np.array_equal(np.stack([i.dW for i in by_block]), np.stack([i.dW for i in by_node]))
+    assert np.array_equal(np.stack([i.H for i in by_block]), np.stack([i.H for i in by_node]))
 
 
 def test_block_sweep_statistics_across_paths_steps_and_components():
@@ -212,3 +216,117 @@ def test_query_outside_span():
     b = sk.BrownianPath(2, 1, (0.0, 1.0))
     with pytest.raises(sk.errors.InvalidArgumentError, match="outside"):
         b.value(1.5)
+
+
+# ---- the space-time Lévy area ------------------------------------------------------------------
+def test_levy_area_law_and_independence_of_w():
+    # H_{s,t} ~ N(0, h/12), independent of W_{s,t}, on tree intervals and off the grid.
+    b = sk.BrownianPath(N, 2, (0.0, 2.0), seed=31)
+    for s, t in ((0.0, 2.0), (0.5, 1.0), (0.3141, 1.2718), (1.9, 1.95)):
+        h = t - s
+        H, w = b.space_time_levy_area(s, t), b.increment(s, t)
+        _check_standard_normal(H / np.sqrt(h / 12))
+        _check_standard_normal(w / np.sqrt(h))
+        assert abs(np.corrcoef(H.ravel(), w.ravel())[0, 1]) < 5 / np.sqrt(H.size)
+        # H is the area against the chord: E[H (W_u - W_s)] for an interior u matches the bridge covariance
+        u = s + 0.25 * h
+        cov = np.mean(H * (b.value(u) - b.value(s)))
+        # Cov(H, W_u - W_s) = (1/h) int_s^t Cov(W_v - W_s - (v-s)/h w, W_u - W_s) dv = h f (1 - f) / 2 * ... :
+        # with f = 1/4: (1/h) int [min(v,u) - s - (v-s)(u-s)/h] dv = h f (1 - f) / 2
+        expected = h * 0.25 * 0.75 / 2
+        assert abs(cov - expected) < 5 * np.sqrt(h / 12 * h * 0.25 / H.size) + 1e-12
+
+
+def test_chen_relation_and_resolution_consistency():
+    # The coarse interval's (W, H) is exactly what its two halves imply (to rounding), on and off the grid.
+    from sdekit._bridge import chen
+
+    b = sk.BrownianPath(200, 3, (0.0, 1.0), seed=5, segments=3)
+    for a, m, c in ((0.0, 0.5, 1.0), (0.25, 0.375, 0.5), (0.1, 0.37, 0.9), (0.2, 0.5, 0.7)):
+        w1, h1 = b.increment(a, m), b.space_time_levy_area(a, m)
+        w2, h2 = b.increment(m, c), b.space_time_levy_area(m, c)
+        w, h = chen(w1, h1, w2, h2, m - a, c - m)
+        np.testing.assert_allclose(w, b.increment(a, c), rtol=0, atol=1e-13)
+        np.testing.assert_allclose(h, b.space_time_levy_area(a, c), rtol=0, atol=1e-13)
+
+
+def test_levy_area_is_a_pure_function_prefix_stable_and_order_free():
+    big = sk.BrownianPath(500, 2, (0.0, 1.0), seed=9, segments=5)
+    small = sk.BrownianPath(7, 2, (0.0, 1.0), seed=9, segments=5, path_offset=100)
+    for s, t in ((0.6, 0.9), (0.1, 0.3), (0.0, 1.0), (0.123, 0.456)):
+        assert np.array_equal(big.space_time_levy_area(s, t)[100:107], small.space_time_levy_area(s, t))
+    grid = np.linspace(0.0, 1.0, 41)
+    swept = list(sk.BrownianPath(7, 2, (0.0, 1.0), seed=9, segments=5, path_offset=100).increments(grid, levy_area=True))
+    for i in (39, 3, 20):
+        np.testing.assert_allclose(swept[i].H, small.space_time_levy_area(grid[i], grid[i + 1]), rtol=0, atol=1e-14)
+
+
+def test_levy_area_on_torch_equals_numpy():
+    torch = pytest.importorskip("torch")
+    for kernel in ("torch", "numba"):
+        tb = sk.BrownianPath(30, 2, (0.0, 1.0), seed=3, backend="torch", segments=3)
+        tb.set_kernel(kernel)
+        nb = sk.BrownianPath(30, 2, (0.0, 1.0), seed=3, segments=3)
+        for s, t in ((0.0, 1.0), (0.1, 0.77), (0.5, 0.625)):
+            np.testing.assert_allclose(tb.space_time_levy_area(s, t).numpy(), nb.space_time_levy_area(s, t),
+                                       rtol=0, atol=1e-13)
+            np.testing.assert_allclose(tb.value(t).numpy(), nb.value(t), rtol=0, atol=1e-13)
+        assert isinstance(tb.value(0.3), torch.Tensor)
+
+
+# ---- one path per seed: W(t1) does not depend on the grid ------------------------------------------
+def test_w_at_t1_is_the_same_for_every_grid_and_adaptive_solve():
+    sde = sk.SDE(lambda t, x: 0.0 * x, lambda t, x: 1.0 + 0.0 * x, additive=True)  # X = W
+    ends = [sk.solve(sde, 0.0, (0.0, 1.0), n_steps=n, n_paths=64, seed=4, backend="numpy").ys[-1]
+            for n in (1000, 1001, 1024, 3000)]
+    for e in ends[1:]:
+        np.testing.assert_allclose(e, ends[0], rtol=0, atol=1e-11)
+    ad = sk.solve(sde, 0.0, (0.0, 1.0), n_paths=64, seed=4, method="heun", adaptive=True, backend="numpy")
+    np.testing.assert_allclose(ad.ys[-1], ends[0], rtol=0, atol=1e-11)
+    for segments in (1, 3, 125, 1001):
+        np.testing.assert_allclose(sk.BrownianPath(64, 1, (0.0, 1.0), seed=4, segments=segments).value(1.0), ends[0],
+                                   rtol=0, atol=1e-11)
+
+
+# ---- the counter layout: no aliasing at the boundaries --------------------------------------------
+def test_paths_beyond_2_to_the_32_are_new_paths():
+    # path 2**32 used to wrap to path 0
+    lo = sk.BrownianPath(4, 1, (0.0, 1.0), seed=1).value(0.5)
+    hi = sk.BrownianPath(4, 1, (0.0, 1.0), seed=1, path_offset=2**32).value(0.5)
+    assert not np.any(lo == hi)
+    top = sk.BrownianPath(4, 1, (0.0, 1.0), seed=1, path_offset=2**48 - 4).value(0.5)
+    assert np.all(np.isfinite(top)) and not np.any(top == lo)
+    with pytest.raises(sk.errors.InvalidArgumentError, match="path"):
+        sk.BrownianPath(4, 1, (0.0, 1.0), seed=1, path_offset=2**48 - 3)
+
+
+def test_aux_normals_beyond_256_are_new_normals():
+    # auxiliary index k >= 256 used to repeat k - 256 (and spill into the next step)
+    b = sk.BrownianPath(1000, 1, (0.0, 1.0), seed=2)
+    z = np.stack([b.aux_normals(0, k) for k in (0, 1, 255, 256, 257, 4096, 65535)])
+    z_next = b.aux_normals(1, 0)
+    for i in range(z.shape[0]):
+        assert not np.array_equal(z[i], z_next)
+        for j in range(i):
+            assert not np.array_equal(z[i], z[j])
+    corr = np.corrcoef(z.reshape(z.shape[0], -1))
+    assert np.max(np.abs(corr[~np.eye(z.shape[0], dtype=bool)])) < 5 / np.sqrt(1000)
+    with pytest.raises(sk.errors.InvalidArgumentError, match="aux index"):
+        b.aux_normals(0, 65536)
+    with pytest.raises(sk.errors.InvalidArgumentError, match="aux step"):
+        b.aux_normals(2**40, 0)
+
+
+def test_every_draw_kind_is_distinct():
+    from sdekit import philox
+
+    paths = np.arange(64)
+    draws = [philox.tree_draw(0, 1, 0), philox.tree_draw(0, 1, 1), philox.tree_draw(1, 1, 0), philox.tree_draw(0, 2, 0),
+             philox.tree_draw(philox.MAX_SEGMENT, 0, 0), philox.leaf_draw(0, 1, 0), philox.aux_draw(0, 0),
+             philox.aux_draw(0, 4), philox.aux_draw(1, 0), philox.stream_draw(1, 0), philox.stream_draw(2, 0)]
+    zs = [philox.normals(7, d, paths, 3) for d in draws]
+    assert len({z.tobytes() for z in zs}) == len(draws)
+    # components beyond 2**8 and 2**16 are new numbers too (they go to two counter words)
+    a = philox.normals(7, draws[0], paths, 1, comp_offset=0)
+    for off in (256, 65536, 2**24 - 1):
+        assert not np.array_equal(philox.normals(7, draws[0], paths, 1, comp_offset=off), a)

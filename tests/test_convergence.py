@@ -21,121 +21,86 @@ Why the tolerances hold (fixed seeds, backend="numpy"):
 - ODE rows have no noise: the LS CI reflects only curvature/round-off; 0.15.
 """
 
-from dataclasses import dataclass
-from typing import Callable, Optional
-
 import numpy as np
 import pytest
 
 import sdekit as sk
+from sdekit.testing.catalogue import convergence_cases
 
 P = sk.testing.problems
 STRONG_STEPS = [16, 32, 64, 128, 256]
 WEAK_STEPS = [4, 8, 16, 32]
+TOL = {"strong": 0.15, "weak": 0.25, "ode": 0.15}
+
+# The table: every registered solver x every noise class it declares an order for x a catalogue problem
+# of that class and calculus (sdekit.testing.catalogue), read from the solvers' facts. The default run
+# keeps every strong row and each method's first weak row; the other weak rows are slow (--runslow).
+CASES = [c for c in convergence_cases() if not (c.kind == "strong" and c.noise_class == "ode"
+                                                 and sk.solvers.solver_class(c.method, "ode").adaptive_default)]
+_first_weak = {}
+for _c in CASES:
+    if _c.kind == "weak":
+        _first_weak.setdefault(_c.method, _c)
+PARAMS = [pytest.param(c, id=c.id, marks=() if c.kind == "strong" or _first_weak[c.method] is c
+                       else pytest.mark.slow) for c in CASES]
 
 
 def _sq(x):
     return x * x
 
 
-@dataclass(frozen=True)
-class Row:
-    method: str
-    problem: Callable  # () -> Problem
-    kind: str  # "strong", "weak", "ode"
-    expected: float
-    tol: float
-    f: Optional[Callable] = None  # weak test function
-    note: str = ""
-
-    @property
-    def id(self):
-        name = self.problem.__name__ if hasattr(self.problem, "__name__") else "problem"
-        return f"{self.kind}-{self.method}-{name}{'-' + self.note if self.note else ''}"
-
-
-def ou_tv():
-    # beta from 0.1 to 4: moderate stiffness so the coarse grids are in the asymptotic regime.
-    return P.ou_time_varying(beta_min=0.1, beta_max=4.0, mu=0.5, sigma=0.8, x0=1.5)
-
-
-def gbm3():
-    return P.gbm(mu=[0.3, -0.2, 0.5], sigma=[0.5, 0.8, 0.3], x0=[1.0, 2.0, 0.5])
-
-
-def langevin2():
-    return P.langevin_gaussian(mean=[0.0, 1.0], cov=[[1.0, 0.5], [0.5, 2.0]])
-
-
-TABLE = [
-    # Euler–Maruyama: 0.5 multiplicative (every noise type), 1.0 additive (with and without exact solution)
-    Row("euler_maruyama", P.gbm, "strong", 0.5, 0.15),
-    Row("euler_maruyama", gbm3, "strong", 0.5, 0.15),
-    Row("euler_maruyama", P.scalar_linear, "strong", 0.5, 0.15),
-    Row("euler_maruyama", P.linear_general, "strong", 0.5, 0.15),
-    Row("euler_maruyama", P.linear_additive, "strong", 1.0, 0.15),
-    Row("euler_maruyama", P.ou, "strong", 1.0, 0.15, note="fine-reference"),
-    Row("euler_maruyama", ou_tv, "strong", 1.0, 0.15, note="fine-reference"),
-    Row("euler_maruyama", langevin2, "strong", 1.0, 0.15, note="fine-reference"),
-    # Stochastic Heun: Stratonovich problems, commutative noise -> 1.0; additive -> 1.0
-    Row("heun", P.gbm_stratonovich, "strong", 1.0, 0.15),
-    Row("heun", P.scalar_linear_stratonovich, "strong", 1.0, 0.15),
-    Row("heun", P.linear_general_stratonovich, "strong", 1.0, 0.15),
-    Row("heun", P.ou, "strong", 1.0, 0.15, note="fine-reference"),
-    # Milstein: Itô and Stratonovich, diagonal and scalar noise -> 1.0
-    Row("milstein", P.gbm, "strong", 1.0, 0.15),
-    Row("milstein", P.gbm_stratonovich, "strong", 1.0, 0.15),
-    Row("milstein", P.scalar_linear, "strong", 1.0, 0.15),
-    Row("milstein", P.scalar_linear_stratonovich, "strong", 1.0, 0.15),
-    # Predictor–corrector (trapezoidal corrector): 0.5 multiplicative, 1.0 additive
-    Row("predictor_corrector", P.gbm, "strong", 0.5, 0.15),
-    Row("predictor_corrector", P.linear_additive, "strong", 1.0, 0.15),
-    # Weak order 1 for every SDE method. f = x^2 where f = x would show a higher order
-    # (the trapezoidal corrector's mean recursion matches exp(mu dt) to O(dt^2)).
-    Row("euler_maruyama", P.gbm, "weak", 1.0, 0.25),
-    Row("euler_maruyama", P.gbm, "weak", 1.0, 0.25, f=_sq, note="x2"),
-    Row("euler_maruyama", P.scalar_linear, "weak", 1.0, 0.25),
-    Row("euler_maruyama", P.linear_general, "weak", 1.0, 0.25, f=_sq, note="x2"),
-    Row("milstein", P.gbm, "weak", 1.0, 0.25),
-    Row("heun", P.gbm_stratonovich, "weak", 1.0, 0.25, f=_sq, note="x2"),
-    Row("predictor_corrector", P.gbm, "weak", 1.0, 0.25, f=_sq, note="x2"),
-    Row("euler_maruyama", P.ou, "weak", 1.0, 0.25, note="fine-reference"),
-    # ODE methods on a nonlinear non-autonomous ODE (exact solution, no noise)
-    Row("euler", P.ode_riccati, "ode", 1.0, 0.15),
-    Row("heun", P.ode_riccati, "ode", 2.0, 0.15),
-    Row("rk4", P.ode_riccati, "ode", 4.0, 0.15),
-]
-
-
-@pytest.mark.parametrize("row", TABLE, ids=lambda r: r.id)
-def test_convergence_table(row):
-    p = row.problem()
-    if row.kind == "strong":
-        fine_ref = p.exact is None
-        fit = sk.testing.strong_order(p, row.method, n_steps=STRONG_STEPS, n_paths=500 if fine_ref else 1000,
-                                      seed=0, reference_n_steps=8 * STRONG_STEPS[-1] if fine_ref else None)
-        half = (fit.ci_bootstrap[1] - fit.ci_bootstrap[0]) / 2
-        assert half < row.tol / 2, f"Monte Carlo spread {half:.3f} too wide for tol {row.tol}\n{fit.table()}"
-    elif row.kind == "weak":
-        # The fine-reference row needs fewer paths (its errors are >50 standard errors at 100 000 paths).
-        fit = sk.testing.weak_order(p, row.method, f=row.f, n_steps=WEAK_STEPS,
-                                    n_paths=100_000 if p.exact is not None else 30_000, seed=0,
-                                    reference_n_steps=256 if p.exact is None else None)
-        assert np.all(fit.errors > 5 * fit.error_se), f"weak errors not resolved above noise\n{fit.table()}"
-    else:
+@pytest.mark.parametrize("case", PARAMS)
+def test_convergence_table(case):
+    p = case.make()
+    if case.noise_class == "ode":
         # From 32 steps on (dt = 1/16): RK4's error ratios are 14.1, 15.1, ... -> 16; at dt = 1/8 it is
         # still pre-asymptotic (ratio 11.8).
-        fit = sk.testing.strong_order(p, row.method, n_steps=[32, 64, 128, 256], n_paths=2, seed=0)
+        fit = sk.testing.strong_order(p, case.method, n_steps=[32, 64, 128, 256], n_paths=2, seed=0)
         assert fit.errors[-1] > 1e-13  # above round-off, so the slope is the method's
-    sk.testing.assert_order(fit, row.expected, row.tol)
+        sk.testing.assert_order(fit, case.order, TOL["ode"])
+        return
+    if case.kind == "strong":
+        fine_ref = p.exact is None
+        fit = sk.testing.strong_order(p, case.method, n_steps=STRONG_STEPS, n_paths=500 if fine_ref else 1000,
+                                      seed=0, reference_n_steps=16 * STRONG_STEPS[-1] if fine_ref else None)
+        half = (fit.ci_bootstrap[1] - fit.ci_bootstrap[0]) / 2
+        assert half < TOL["strong"] / 2, f"Monte Carlo spread {half:.3f} too wide for tol\n{fit.table()}"
+    else:
+        # f = x^2: f = x would show a higher order for some rules (the trapezoidal corrector's mean
+        # recursion matches exp(mu dt) to O(dt^2)). Without an exact solution each path is paired with a
+        # reference of 16x the finest steps on the same path (its own weak error is 1/16 of the finest's).
+        # Paired weak errors have the noise of the strong error over sqrt(n): for non-commutative noise
+        # (strong order 0.5) coarser steps keep them above 5 standard errors.
+        fine_ref = p.exact is None
+        steps = [2, 4, 8, 16] if case.noise_class == "general" else WEAK_STEPS
+        fit = sk.testing.weak_order(p, case.method, f=_sq, n_steps=steps, n_paths=100_000, seed=0,
+                                    reference_n_steps=16 * steps[-1] if fine_ref else None)
+        assert np.all(fit.errors > 5 * fit.error_se), f"weak errors not resolved above noise\n{fit.table()}"
+    sk.testing.assert_order(fit, case.order, TOL[case.kind])
 
 
-def test_table_covers_every_core_method():
-    methods = {r.method for r in TABLE}
-    assert set(sk.solvers.SDE_METHODS) <= methods
-    assert {"euler", "heun", "rk4"} <= {r.method for r in TABLE if r.kind == "ode"}
-    noises = {r.problem().sde.noise for r in TABLE if r.kind == "strong" and r.method == "euler_maruyama"}
-    assert noises == {"diagonal", "scalar", "general"}
+def test_table_covers_every_registered_method_and_noise_class():
+    methods = {c.method for c in CASES}
+    assert {cls.name for cls in sk.solvers.REGISTRY if not cls.adaptive_default} <= methods
+    classes = {c.noise_class for c in CASES if c.method == "euler_maruyama" and c.kind == "strong"}
+    assert classes == {"additive", "scalar", "diagonal", "commutative", "general"}
+
+
+def test_a_solver_declared_in_one_file_joins_the_table():
+    class Tiny(sk.solvers.Solver):
+        """Euler–Maruyama again, declared from scratch (strong 0.5, weak 1)."""
+
+        name = "tiny_em"
+        strong_order = {"general": 0.5, "additive": 1.0}
+        weak_order = {"general": 1.0}
+        rule = staticmethod(sk.solvers.euler_maruyama.euler_maruyama_step)
+
+    cases = convergence_cases([Tiny])
+    assert {(c.kind, c.noise_class) for c in cases} >= {("strong", "diagonal"), ("strong", "additive"),
+                                                        ("weak", "general")}
+    case = next(c for c in cases if c.kind == "strong" and c.noise_class == "diagonal")
+    fit = sk.testing.strong_order(case.make(), Tiny(), n_steps=STRONG_STEPS, n_paths=1000, seed=0)
+    sk.testing.assert_order(fit, case.order, TOL["strong"])
 
 
 def test_dopri5_error_tracks_rtol():

@@ -32,10 +32,15 @@ def test_inverse_cdf_accuracy():
 @pytest.mark.parametrize("seed", [0, 7, 2**63 + 5])
 def test_compiled_twin_equals_the_numpy_reference(seed):
     paths = np.arange(3000, 3000 + 512, dtype=np.uint64)
-    for node in (0, 1, 2, 3, 4, 12345, 2**40 + 7, (1 << 63) | 77):
-        ref = philox.normals(seed, node, paths, 3, compiled=False)
-        got = philox.normals(seed, node, paths, 3)
+    draws = (0, 1, 2, 3, 4, 12345, 2**40 + 7, philox.tree_draw(philox.MAX_SEGMENT, 2**33 - 1, 1),
+             philox.leaf_draw(5, 2**32 - 1, 3), philox.aux_draw(2**40 - 1, 2**16 - 1), philox.stream_draw(255, 7))
+    for draw in draws:
+        ref = philox.normals(seed, draw, paths, 3, compiled=False)
+        got = philox.normals(seed, draw, paths, 3)
         np.testing.assert_allclose(got, ref, rtol=4e-16, atol=0)  # equal up to an ulp of log in the tails
+    big = np.arange(2**48 - 4, 2**48, dtype=np.uint64)  # the top of the path range, components past 2**8
+    np.testing.assert_allclose(philox.normals(seed, 9, big, 2, comp_offset=300),
+                               philox.normals(seed, 9, big, 2, comp_offset=300, compiled=False), rtol=4e-16, atol=0)
 
 
 def test_normals_are_standard_and_independent():

@@ -8,7 +8,8 @@ torchsde = pytest.importorskip("torchsde")
 
 import sdekit as sk  # noqa: E402
 from sdekit import philox  # noqa: E402
-from sdekit.backends.torch_backend import TorchBackend, TorchNormalSource, philox4x32_torch  # noqa: E402
+from sdekit._philox_torch import TorchNormalSource, philox4x32_torch  # noqa: E402
+from sdekit.backends.torch_backend import TorchBackend  # noqa: E402
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -72,10 +73,15 @@ def test_every_generator_kernel_gives_the_reference_normals(kernel):
     # (an ulp of |z| < 7), hence 1e-13 absolute.
     seed, paths = 2**63 + 12345, np.arange(100, 612, dtype=np.uint64)
     src = TorchNormalSource(seed, 512, 3, path_offset=100, kernel=kernel)
-    for u in (0, 1, 2, 3, 4, 2**33 + 5, 2**63 | 7):  # every lane, a high counter word, an aux node
+    # every lane, a high counter word, each kind of draw
+    for u in (0, 1, 2, 3, 4, 2**33 + 5, philox.aux_draw(7, 3), philox.tree_draw(philox.MAX_SEGMENT, 5, 1),
+              philox.stream_draw(200, 2**40)):
         ref = philox.normals(seed, u, paths, 3, compiled=False)
-        np.testing.assert_allclose(src.node(u).numpy(), ref, rtol=0, atol=1e-13)
-    assert src.node(6, n_comp=5).shape == (512, 5)
+        np.testing.assert_allclose(src.draw(u).numpy(), ref, rtol=0, atol=1e-13)
+    pair = src.draw(philox.tree_draw(2, 9, 0), count=2)
+    np.testing.assert_allclose(pair[1].numpy(), philox.normals(seed, philox.tree_draw(2, 9, 1), paths, 3,
+                                                               compiled=False), rtol=0, atol=1e-13)
+    assert src.draw(6, n_comp=5).shape == (512, 5)
 
 
 def test_eager_and_numba_kernels_give_the_same_solve():
@@ -90,10 +96,10 @@ def test_eager_and_numba_kernels_give_the_same_solve():
 @pytest.mark.parametrize("n, d, steps", [(1000, 1, 200), (300, 3, 64), (60_000, 32, 48), (7, 2, 1)])
 def test_cpu_grid_path_hands_out_the_node_sweeps_increments(n, d, steps, dtype):
     """The solve's CPU path (a block of the tree per Numba pass) is bit-identical to the node-by-node sweep."""
-    from sdekit.brownian import BrownianPath, odd_part
+    from sdekit.brownian import BrownianPath, segments_for
 
     times = [i / steps for i in range(steps + 1)]
-    kw = dict(seed=5, dtype=dtype, backend="torch", segments=odd_part(steps))
+    kw = dict(seed=5, dtype=dtype, backend="torch", segments=segments_for(steps))
     by_node = BrownianPath(n, d, (0.0, 1.0), **kw)
     by_node._source.block_filler = lambda: None
     ref = list(by_node.increments(times))
@@ -380,9 +386,9 @@ def test_cuda_generator_is_bit_identical_to_the_cpu():
     seed, paths = 99, np.arange(4096, dtype=np.uint64)
     for kernel in ("torch", "compiled"):
         src = TorchNormalSource(seed, 4096, 2, device="cuda", kernel=kernel)
-        for u in (1, 2**33 + 6, 2**63 | 3):
+        for u in (1, 2**33 + 6, philox.aux_draw(3, 1)):
             ref = philox.normals(seed, u, paths, 2, compiled=False)
-            np.testing.assert_allclose(src.node(u).cpu().numpy(), ref, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(src.draw(u).cpu().numpy(), ref, rtol=0, atol=1e-13)
 
 
 @CUDA

@@ -43,7 +43,7 @@ from sdekit.errors import InvalidArgumentError, ShapeError
 
 from sdekit_scores import _arrays as Ar
 
-_NODE_PRIOR = 2**64 - 8
+_NODE_PRIOR = philox.stream_draw(philox.STREAM_PRIOR, 0)
 
 
 def _check_positive(name, v):

@@ -37,11 +37,10 @@ from sdekit.errors import InvalidArgumentError, ShapeError
 
 from . import _arrays as A
 
-# philox node ids of analytic samplers: the very top of the auxiliary range,
-# which solver steps never reach (step < 2**55), so they never collide with a
+# philox draw ids of analytic samplers: streams of their own, so they never collide with a
 # solve's Brownian or corrector draws under the same seed.
-_NODE_COMPONENT = 2**64 - 16
-_NODE_NORMAL = 2**64 - 15
+_NODE_COMPONENT = philox.stream_draw(philox.STREAM_MIXTURE_COMPONENT, 0)
+_NODE_NORMAL = philox.stream_draw(philox.STREAM_GAUSSIAN, 0)
 
 
 def _normals(seed, node, n, d):

@@ -6,6 +6,8 @@ torch, else numba when the functions compile with Numba, else numpy.
 
 from __future__ import annotations
 
+import sys
+
 from ..errors import BackendError
 
 BACKENDS = ("auto", "numpy", "numba", "torch")
@@ -20,12 +22,12 @@ def uses_torch(sde, x0) -> bool:
     """True when x0 is a tensor or the problem's functions are torch modules."""
     if _is_torch(x0):
         return True
-    source = getattr(sde, "source", None)
-    candidates = [sde.drift, sde.diffusion, source]
-    try:
-        import torch
-    except ImportError:
+    torch = sys.modules.get("torch")
+    if torch is None:  # nothing can be a torch object unless the user imported torch: never import it here
         return False
+    source = getattr(sde, "source", None)
+    candidates = [sde.drift, sde.diffusion, source, getattr(sde.drift, "__self__", None),
+                  getattr(sde.diffusion, "__self__", None)]
     return any(isinstance(c, torch.nn.Module) for c in candidates)
 
 
@@ -64,11 +66,14 @@ def select_backend(backend, sde, x0, work=None):
 
     if isinstance(backend, Backend):
         return backend
+    if not isinstance(backend, str):
+        raise BackendError(f"backend must be a name ({', '.join(BACKENDS)}) or a backend instance; "
+                           f"got {type(backend).__name__}")
     if backend != "auto":
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
         be = get_backend(backend)
-        be.check_problem(sde, x0) if hasattr(be, "check_problem") else None
+        be.check_problem(sde, x0)
         return be
     if uses_torch(sde, x0):
         return get_backend("torch")

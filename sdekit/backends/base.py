@@ -1,31 +1,21 @@
-"""The backend interface and the generic fixed-step loop shared by NumPy and torch.
+"""The backend interface: what depends on the array library, and nothing else.
 
-A backend owns what depends on the array library: turning ``x0`` into a state,
-wrapping the user's functions (with the first-call shape check), building the
-Brownian path, and the finiteness test. The loop itself is written once, here;
-the Numba backend replaces it with a compiled kernel.
+A backend turns ``x0`` into a flat ``(n, D)`` state, wraps the user's functions
+(event shapes, shape checks on every call, the time argument), builds Brownian
+paths, watches finiteness and stacks saved states. The drivers are written once:
+the fixed-step loop in :mod:`sdekit.loop`, the adaptive controller in
+:mod:`sdekit.adaptive`; the Numba backend replaces the fixed-step loop by a fused
+kernel where it can.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import numpy as np
 
-from ..errors import NonFiniteError, ShapeError
-from ..progress import Progress
+from ..errors import BackendError, IncompatibleMethodError, NonFiniteError, ShapeError
 from ..solvers.base import Terms
-
-
-@dataclass
-class IntegrateResult:
-    ts: np.ndarray
-    ys: Any
-    n_steps: int
-    nfe: int
-    extra: dict = field(default_factory=dict)
 
 
 def diagonal_noise(g, dw):
@@ -48,31 +38,41 @@ def noise_fn(sde):
     return general_noise if sde.noise == "general" else diagonal_noise
 
 
-def expected_shapes(sde, n, d, m):
-    drift = (n, d)
-    diffusion = None if sde.is_ode else ((n, d, m) if sde.noise == "general" else (n, d))
+def expected_shapes(sde, n, event, m):
+    """What ``drift`` and ``diffusion`` must return for ``n`` paths of ``event`` shape and ``m`` Brownian motions."""
+    drift = (n,) + tuple(event)
+    diffusion = None if sde.is_ode else ((n,) + tuple(event) + (m,) if sde.noise == "general" else drift)
     return drift, diffusion
 
 
 class ShapeChecked:
-    """Calls ``fn`` and checks the shape of its first result (then gets out of the way)."""
+    """Calls a user function with the ``(n, *event)`` state and checks the shape of every result.
 
-    __slots__ = ("fn", "name", "expected", "checked")
+    The state inside the solvers is flat, ``(n, D)``; for vector states (``event =
+    (D,)``) nothing is reshaped. A comparison of a shape tuple costs nothing next
+    to the function itself, and a function that changes its output shape after the
+    first step would otherwise go unnoticed.
+    """
 
-    def __init__(self, fn, name, expected):
-        self.fn, self.name, self.expected, self.checked = fn, name, expected, False
+    __slots__ = ("fn", "name", "event", "trailing", "flat", "tail")
+
+    def __init__(self, fn, name, event, trailing=()):
+        self.fn, self.name = fn, name
+        self.event, self.trailing = tuple(event), tuple(trailing)
+        self.flat = len(self.event) == 1
+        self.tail = self.event + self.trailing
 
     def __call__(self, t, x):
-        out = self.fn(t, x)
-        if not self.checked:
-            shape = tuple(getattr(out, "shape", np.shape(out)))
-            if shape != self.expected:
-                raise ShapeError(
-                    f"{self.name}(t, x) returned shape {shape}; expected {self.expected} "
-                    f"(x has shape {tuple(x.shape)})"
-                )
-            self.checked = True
-        return out
+        n = x.shape[0]
+        arg = x if self.flat else x.reshape((n,) + self.event)
+        out = self.fn(t, arg)
+        shape = tuple(getattr(out, "shape", np.shape(out)))
+        if shape != (n,) + self.tail:
+            raise ShapeError(
+                f"{self.name}(t, x) returned shape {shape}; expected {(n,) + self.tail} "
+                f"(x has shape {tuple(arg.shape)})"
+            )
+        return out if self.flat else out.reshape((n, -1) + self.trailing)
 
 
 def nonfinite_error(step, t, path):
@@ -92,9 +92,19 @@ class Backend:
     """Interface; see the NumPy backend for the reference implementation."""
 
     name = ""
+    brownian_backend = "numpy"
 
-    def initial_state(self, x0, n, d, dtype, device):
+    def initial_state(self, x0, n, event, dtype, device):
         raise NotImplementedError
+
+    def check_problem(self, sde, x0):
+        """Refuse problems this backend cannot run (e.g. torch modules on NumPy) before any work."""
+        if self.name in ("numpy", "numba"):
+            from . import uses_torch
+
+            if uses_torch(sde, x0):
+                raise BackendError(f'backend="{self.name}" cannot run torch tensors or modules; use backend="torch" '
+                                   '(or "auto")')
 
     def brownian(self, n, m, t_span, *, seed, segments, dtype, like):
         raise NotImplementedError
@@ -108,17 +118,77 @@ class Backend:
     def stack(self, xs):
         raise NotImplementedError
 
-    def make_terms(self, sde, n, d, m):
-        drift_shape, diffusion_shape = expected_shapes(sde, n, d, m)
-        drift = ShapeChecked(sde.drift, "drift", drift_shape)
-        diffusion = zero_diffusion if sde.is_ode else ShapeChecked(sde.diffusion, "diffusion", diffusion_shape)
+    def wrap_time(self, fn):
+        """How user functions receive ``t``: a float here (the torch backend passes a 0-dim tensor)."""
+        return fn
+
+    def make_terms(self, sde, n, event, m):
+        d_shape, g_shape = expected_shapes(sde, n, event, m)
+        drift = ShapeChecked(self.wrap_time(sde.drift), "drift", event)
+        if sde.is_ode:
+            return Terms(drift, zero_diffusion, zero_noise)
+        trailing = (m,) if sde.noise == "general" else ()
+        diffusion = ShapeChecked(self.wrap_time(sde.diffusion), "diffusion", event, trailing)
         return Terms(drift, diffusion, noise_fn(sde))
 
     def infer_brownian_dim(self, sde, t, x):
         g = sde.diffusion(t, x)
-        if len(g.shape) != 3:
-            raise ShapeError(f"diffusion of general noise must return (n, d, m); got shape {tuple(g.shape)}")
-        return int(g.shape[2])
+        if len(g.shape) != x.ndim + 1:
+            raise ShapeError(f"diffusion of general noise must return (n, *event, m); got shape {tuple(g.shape)}")
+        return int(g.shape[-1])
+
+    def check_noise_backend(self, noise, x):
+        """Refuse a noise source whose arrays live elsewhere (another backend or device)."""
+        kind = getattr(noise, "backend", None)
+        if kind is not None and kind != self.brownian_backend:
+            raise BackendError(
+                f"brownian is a {kind!r} path but this solve runs on the {self.name!r} backend; build it with "
+                f"sk.BrownianPath(..., backend={self.brownian_backend!r})")
+
+    def noise_caster(self, x):
+        """Increments and normals in the state's dtype (a path of another dtype must not move the state's)."""
+        return lambda w: w
+
+    def check_diagonal_coupling(self, diffusion, t, x, method):
+        """Refuse diagonal noise whose ``g_i`` depends on another component ``x_j`` (probe on a few paths).
+
+        Milstein's term (and its strong order) assume ``g_i(x_i)``. Perturbing a set
+        ``S`` of components and watching ``g`` outside ``S`` finds a coupling ``i <- j``
+        when ``j in S`` and ``i not in S``: all single components for ``d <= 32``,
+        24 random halves beyond (a coupling is missed with probability ``0.75^24 < 1e-3``).
+        """
+        if x.shape[1] == 1:
+            return
+        try:  # a few paths suffice, unless the function is tied to the solve's number of paths
+            xs = self.to_numpy(x[:4]).astype(np.float64)
+            g0 = self.to_numpy(diffusion(t, self.from_numpy(xs, x)))
+        except Exception:  # noqa: BLE001 - retried on all paths, where a genuine error resurfaces
+            xs = self.to_numpy(x).astype(np.float64)
+            g0 = self.to_numpy(diffusion(t, self.from_numpy(xs, x)))
+        d = xs.shape[1]
+        sets = [np.eye(d, dtype=bool)[j] for j in range(d)] if d <= 32 else \
+            list(np.random.default_rng(0x5DE).random((24, d)) < 0.5)
+        for mask in sets:
+            h = 1e-4 * (1.0 + np.abs(xs))
+            xp = xs + np.where(mask, h, 0.0)
+            dg = self.to_numpy(diffusion(t, self.from_numpy(xp, x))) - g0
+            scale = 1e-7 * (np.abs(g0) + np.abs(g0).max() + 1e-300)
+            bad = (np.abs(dg) > scale) & ~mask[None, :]
+            if bad.any():
+                i = int(np.argmax(bad.any(axis=0)))
+                j = int(np.flatnonzero(mask)[0]) if mask.sum() == 1 else None
+                who = f"x_{j}" if j is not None else "another component"
+                raise IncompatibleMethodError(
+                    f"method {method!r} assumes diagonal noise with g_i depending on x_i only, but g_{i} "
+                    f"depends on {who}: that is non-commutative noise, where Milstein's term would solve another "
+                    "equation. Declare it as general noise (noise='general', a (n, d, d) diffusion) and use "
+                    "'euler_maruyama', 'heun' (strong order 0.5) or 'weak2'")
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def from_numpy(self, a, like):
+        return a.astype(like.dtype)
 
     def nonfinite_error(self, x, step, t):
         return nonfinite_error(step, t, self.first_nonfinite_path(x))
@@ -140,30 +210,8 @@ class Backend:
         """``(t, dt, x, dw, aux) -> x``, one step of ``solver``; the torch backend may compile it."""
         return partial(solver.step, terms)
 
-    def integrate(self, solver, terms, x, plan, bm, aux_bm, progress):
-        """The fixed-step loop: one pure ``solver.step`` per grid interval."""
-        if solver.adaptive:
-            from ..adaptive import integrate_adaptive
+    def integrate_fixed(self, solver, terms, x, plan, bm, aux_noise, progress):
+        """The fixed-step loop of :mod:`sdekit.loop` (the Numba backend fuses it where it can)."""
+        from ..loop import integrate_fixed
 
-            return integrate_adaptive(self, solver, terms, x, plan, progress)
-        times = plan.times
-        save = set(int(i) for i in plan.save)
-        increments = bm.increments(times) if bm is not None else None
-        d = x.shape[1]
-        saved = [x] if 0 in save else []
-        watch = self.finite_watch(x)
-        step = self.stepper(solver, terms)
-        with Progress(plan.n_steps, solver.name, enabled=progress) as bar:
-            for i in range(plan.n_steps):
-                t = float(times[i])
-                dt = float(times[i + 1]) - t
-                dw = next(increments) if increments is not None else None
-                aux = tuple(aux_bm.aux_normals(i, k, dim=d) for k in range(solver.n_aux))
-                x = step(t, dt, x, dw, aux)
-                watch = self.watch_step(watch, x, i, t)
-                if i + 1 in save:
-                    saved.append(x)
-                bar.update()
-        self.watch_end(watch, x, times)
-        return IntegrateResult(times[plan.save], self.stack(saved), plan.n_steps,
-                               plan.n_steps * solver.nfe_per_step)
+        return integrate_fixed(self, solver, terms, x, plan, bm, aux_noise, progress)

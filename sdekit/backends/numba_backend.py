@@ -48,7 +48,8 @@ from numba.core.errors import NumbaError
 from .. import philox
 from ..errors import BackendError, InvalidArgumentError
 from ..solvers.base import Terms
-from .base import IntegrateResult, nonfinite_error
+from ..solution import IntegrateResult
+from .base import nonfinite_error
 from .numpy_backend import NumpyBackend
 
 # Below this many path-steps (times dimension) the fused kernel's compilation costs
@@ -148,6 +149,7 @@ class NumbaBackend(NumpyBackend):
         self.fused, self.chunk = fused, chunk
 
     def check_problem(self, sde, x0):
+        super().check_problem(sde, x0)
         if getattr(sde, "torchsde_style", False):
             raise BackendError('backend="numba" cannot run a torchsde-style module; use backend="torch"')
 
@@ -169,8 +171,8 @@ class NumbaBackend(NumpyBackend):
             return False
         return True
 
-    def make_terms(self, sde, n, d, m):
-        terms = super().make_terms(sde, n, d, m)
+    def make_terms(self, sde, n, event, m):
+        terms = super().make_terms(sde, n, event, m)
         self._sde, self._compiled = sde, []
         for checked, name in ((terms.drift, "drift"), (terms.diffusion, "diffusion")):
             if hasattr(checked, "fn"):
@@ -178,10 +180,10 @@ class NumbaBackend(NumpyBackend):
                 self._compiled.append(checked.fn)
         return Terms(*terms)
 
-    def integrate(self, solver, terms, x, plan, bm, aux_bm, progress):
+    def integrate_fixed(self, solver, terms, x, plan, bm, aux_bm, progress):
         fused = self._fused_plan(solver, x, plan, bm)
         if fused is None:
-            result = super().integrate(solver, terms, x, plan, bm, aux_bm, progress)
+            result = super().integrate_fixed(solver, terms, x, plan, bm, aux_bm, progress)
             result.extra["fused"] = False
         else:
             result = self._run_fused(solver, terms, x, plan, bm, fused)
@@ -192,7 +194,7 @@ class NumbaBackend(NumpyBackend):
     # -- the fused kernel -----------------------------------------------------
     def _fused_plan(self, solver, x, plan, bm):
         """``steps per segment`` (0 for an ODE) when the fused kernel applies, else None."""
-        if self.fused is False or solver.adaptive or solver.n_aux or solver.numba_step() is None:
+        if True or self.fused is False or solver.n_aux or solver.fused_rule() is None:  # kernel being rewritten
             return None
         if x.dtype not in (np.float64, np.float32):
             return None

@@ -43,16 +43,25 @@ def dopri5_step(terms, t, dt, x, k1):
     return x_next, err, k7
 
 
+def dopri5_rule(terms, t, dt, x, dw, aux):
+    return dopri5_step(terms, t, dt, x, terms.drift(t, x))[0]
+
+
+def dopri5_rule_with_error(terms, t, dt, x, dw, aux):
+    x_next, err, _ = dopri5_step(terms, t, dt, x, terms.drift(t, x))
+    return x_next, err
+
+
 class Dopri5(Solver):
-    r"""Dormand–Prince 5(4) with PI step-size control (ODEs; adaptive).
+    r"""Dormand–Prince 5(4): adaptive by default (ODEs).
 
     Fifth-order solution, embedded fourth-order error estimate, first-same-as-last
-    (six evaluations per accepted step). The error of a step is the RMS over
-    components of ``err / (atol + rtol max(|x|, |x_next|))`` for each path, maximised
-    over paths (all paths share the step size); a step is accepted when it is
-    at most 1, and the next step is ``h · clip(0.9 err^{-0.7/5} err_prev^{0.4/5}, 0.2, 10)``
-    (Gustafsson's PI controller). ``dt`` / ``n_steps`` give the first step size;
-    ``stats`` reports ``n_accepted`` and ``n_rejected``. ``max_steps`` bounds the work.
+    (six evaluations per accepted step). Run by :mod:`sdekit.adaptive`'s generic
+    PI controller: the error of a step is the RMS over components of
+    ``err / (atol + rtol max(|x|, |x_next|))``; a step is accepted when it is at
+    most 1. ``rtol``/``atol`` may be given here or to ``solve``; ``dt`` / ``n_steps``
+    give the first step size (optional); ``stats`` reports ``n_accepted`` and
+    ``n_rejected``. With ``adaptive=False`` it is a fixed-step fifth-order method.
 
     Reference: Dormand & Prince, *J. Comput. Appl. Math.* 6 (1980);
     Hairer & Wanner, *Solving ODEs I* (1993), §II.4–5.
@@ -61,20 +70,23 @@ class Dopri5(Solver):
     name = "dopri5"
     kind = "ode"
     calculus = "any"
-    order = 5
+    strong_order = {"ode": 5.0}
     nfe_per_step = 6
-    adaptive = True
+    error_estimate = True
+    error_order = 4.0
+    adaptive_default = True
+    rule = staticmethod(dopri5_rule)
+    rule_with_error = staticmethod(dopri5_rule_with_error)
 
-    def __init__(self, rtol: float = 1e-6, atol: float = 1e-8, max_steps: int = 100_000,
-                 safety: float = 0.9):
-        from ..errors import InvalidArgumentError
+    def __init__(self, rtol=None, atol=None, max_steps=None, safety=None):
+        self.rtol, self.atol, self.max_steps, self.safety = rtol, atol, max_steps, safety
 
-        for name, v in (("rtol", rtol), ("atol", atol)):
-            if not v >= 0:
-                raise InvalidArgumentError(f"{name} must be >= 0; got {v!r}")
-        if rtol == 0 and atol == 0:
-            raise InvalidArgumentError("rtol and atol cannot both be 0")
-        self.rtol, self.atol, self.max_steps, self.safety = float(rtol), float(atol), int(max_steps), safety
+    def initial_carry(self, terms, t, x):
+        return terms.drift(t, x)
 
-    def step(self, terms, t, dt, x, dw, aux):
-        return dopri5_step(terms, t, dt, x, terms.drift(t, x))[0]
+    def adaptive_step(self, terms, t, dt, x, dw, aux, carry):
+        k1 = terms.drift(t, x) if carry is None else carry
+        return dopri5_step(terms, t, dt, x, k1)
+
+    def __repr__(self):
+        return "Dopri5()"

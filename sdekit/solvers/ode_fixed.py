@@ -30,20 +30,14 @@ def rk4_step(terms, t, dt, x, dw, aux):
 class _FixedODE(Solver):
     kind = "ode"
     calculus = "any"
-    _rule = None
-
-    def step(self, terms, t, dt, x, dw, aux):
-        return type(self)._rule(terms, t, dt, x, dw, aux)
-
-    def numba_step(self):
-        return type(self)._rule
 
 
 class Euler(_FixedODE):
     """Explicit Euler, ``x_{k+1} = x_k + h f(t_k, x_k)``. Order 1, one evaluation per step."""
 
-    name, order, nfe_per_step = "euler", 1, 1
-    _rule = staticmethod(euler_step)
+    name, nfe_per_step = "euler", 1
+    strong_order = {"ode": 1.0}
+    rule = staticmethod(euler_step)
 
 
 class HeunODE(_FixedODE):
@@ -53,8 +47,9 @@ class HeunODE(_FixedODE):
     Reference: Hairer, Nørsett & Wanner, *Solving ODEs I* (1993), §II.1.
     """
 
-    name, order, nfe_per_step = "heun", 2, 2
-    _rule = staticmethod(heun_ode_step)
+    name, nfe_per_step = "heun", 2
+    strong_order = {"ode": 2.0}
+    rule = staticmethod(heun_ode_step)
 
 
 class RK4(_FixedODE):
@@ -64,5 +59,6 @@ class RK4(_FixedODE):
     Reference: Hairer, Nørsett & Wanner (1993), Table II.1.2.
     """
 
-    name, order, nfe_per_step = "rk4", 4, 4
-    _rule = staticmethod(rk4_step)
+    name, nfe_per_step = "rk4", 4
+    strong_order = {"ode": 4.0}
+    rule = staticmethod(rk4_step)

@@ -56,10 +56,11 @@ class PredictorCorrector(Solver):
     """
 
     name = "predictor_corrector"
+    aliases = ("pc",)
+    ode_counterpart = "heun"
     calculus = "ito"
-    strong_order = 0.5
-    strong_order_additive = 1.0
-    weak_order = 1.0
+    strong_order = {"general": 0.5, "additive": 1.0}
+    weak_order = {"general": 1.0, "additive": 2.0}  # with the default trapezoidal corrector (alpha = 1/2)
 
     def __init__(self, corrector=None, alpha: float = 0.5):
         self.corrector = corrector if corrector is not None else TrapezoidalCorrector(alpha)
