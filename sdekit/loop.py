@@ -18,7 +18,7 @@ def integrate_fixed(be, solver, terms, x, plan, bm, aux_noise, progress):
     times = plan.times
     save = set(int(i) for i in plan.save)
     increments = sweep(bm, times, levy_area=solver.levy_area is not None) if bm is not None else None
-    d = x.shape[1]
+    aux_dim = solver.aux_dim(x.shape[1], bm.dim if bm is not None else 0)
     saved = [x] if 0 in save else []
     watch = be.finite_watch(x)
     step = be.stepper(solver, terms)
@@ -30,7 +30,7 @@ def integrate_fixed(be, solver, terms, x, plan, bm, aux_noise, progress):
             t = float(times[i])
             dt = float(times[i + 1]) - t
             dw = cast(next(increments)) if increments is not None else None
-            aux = tuple(cast(aux_noise.aux_normals(i, k, dim=d)) for k in range(solver.n_aux))
+            aux = tuple(cast(aux_noise.aux_normals(i, k, dim=aux_dim)) for k in range(solver.n_aux))
             if multistep:
                 x, carry = solver.step_carry(terms, t, dt, x, dw, aux, carry)
             else:
@@ -41,4 +41,6 @@ def integrate_fixed(be, solver, terms, x, plan, bm, aux_noise, progress):
             bar.update()
     be.watch_end(watch, x, times)
     nfe = plan.n_steps * solver.nfe_per_step + (getattr(solver, "carry_nfe", 0) if multistep else 0)
-    return IntegrateResult(times[plan.save], be.stack(saved), plan.n_steps, nfe)
+    result = IntegrateResult(times[plan.save], be.stack(saved), plan.n_steps, nfe)
+    result.final_carry = carry
+    return result

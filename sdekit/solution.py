@@ -20,6 +20,7 @@ class IntegrateResult:
     n_steps: Any
     nfe: Any
     extra: dict = field(default_factory=dict)
+    final_carry: Any = None
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Solution:
     method, backend : str
     brownian : BrownianPath or None
         The path that drove the solve (reuse it with ``brownian=``).
+    final_carry : object or None
+        A multistep rule's carry at ``t1`` (e.g. reversible Heun's ``(ŷ, μ, σ)``), from
+        which the solve can be run backwards.
 
     >>> import sdekit as sk
     >>> sol = sk.solve(sk.ODE(lambda t, x: -x), 1.0, (0.0, 1.0), n_steps=8, save_at="steps")
@@ -54,6 +58,7 @@ class Solution:
     method: str = ""
     backend: str = ""
     brownian: Optional[Any] = None
+    final_carry: Optional[Any] = None
 
     @property
     def final(self):

@@ -321,7 +321,7 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
 
     ys = result.ys if tuple(event) == (D,) else result.ys.reshape((result.ys.shape[0], n) + tuple(event))
     return Solution(ts=np.asarray(result.ts, dtype=np.float64), ys=ys, stats=stats, method=solver.name,
-                    backend=be.name, brownian=noise)
+                    backend=be.name, brownian=noise, final_carry=result.final_carry)
 
 
 def _brownian_dim(sde, be, t, x, n, event):

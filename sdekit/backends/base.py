@@ -88,11 +88,38 @@ def zero_diffusion(t, x):
     return 0.0
 
 
+class NumpyOps:
+    """The array operations implicit rules need (``Terms.ops``), for NumPy states."""
+
+    @staticmethod
+    def unit(d, j, like):
+        e = np.zeros(d, dtype=like.dtype)
+        e[j] = 1.0
+        return e
+
+    @staticmethod
+    def stack_columns(cols):
+        return np.stack(cols, axis=-1)
+
+    @staticmethod
+    def eye_like(x):
+        return np.eye(x.shape[1], dtype=x.dtype)
+
+    @staticmethod
+    def solve(a, b):
+        return np.linalg.solve(a, b[..., None])[..., 0]
+
+    @staticmethod
+    def max_abs(x):
+        return float(np.max(np.abs(x)))
+
+
 class Backend:
     """Interface; see the NumPy backend for the reference implementation."""
 
     name = ""
     brownian_backend = "numpy"
+    ops = NumpyOps
 
     def initial_state(self, x0, n, event, dtype, device):
         raise NotImplementedError
@@ -126,10 +153,10 @@ class Backend:
         d_shape, g_shape = expected_shapes(sde, n, event, m)
         drift = ShapeChecked(self.wrap_time(sde.drift), "drift", event)
         if sde.is_ode:
-            return Terms(drift, zero_diffusion, zero_noise)
+            return Terms(drift, zero_diffusion, zero_noise, self.ops)
         trailing = (m,) if sde.noise == "general" else ()
         diffusion = ShapeChecked(self.wrap_time(sde.diffusion), "diffusion", event, trailing)
-        return Terms(drift, diffusion, noise_fn(sde))
+        return Terms(drift, diffusion, noise_fn(sde), self.ops)
 
     def infer_brownian_dim(self, sde, t, x):
         g = sde.diffusion(t, x)

@@ -69,6 +69,32 @@ class _TensorTime:
         return self.fn(torch.full((), t, dtype=x.dtype, device=x.device), x)
 
 
+class TorchOps:
+    """The array operations implicit rules need (``Terms.ops``), for torch states."""
+
+    @staticmethod
+    def unit(d, j, like):
+        e = torch.zeros(d, dtype=like.dtype, device=like.device)
+        e[j] = 1.0
+        return e
+
+    @staticmethod
+    def stack_columns(cols):
+        return torch.stack(cols, dim=-1)
+
+    @staticmethod
+    def eye_like(x):
+        return torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+
+    @staticmethod
+    def solve(a, b):
+        return torch.linalg.solve(a, b)
+
+    @staticmethod
+    def max_abs(x):
+        return float(x.detach().abs().max())
+
+
 _COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -94,6 +120,7 @@ class TorchBackend(Backend):
 
     name = "torch"
     brownian_backend = "torch"
+    ops = TorchOps
 
     def __init__(self, compile=False, kernel="auto"):
         if compile is True:

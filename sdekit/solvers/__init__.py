@@ -21,9 +21,14 @@ from .base import NOISE_CLASSES, Solver, Terms, noise_class, order_for, supporte
 from .dopri5 import Dopri5
 from .euler_maruyama import EulerMaruyama
 from .heun import Heun
+from .implicit_em import ImplicitEM, ImplicitEuler
 from .milstein import Milstein
 from .ode_fixed import RK4, Euler, HeunODE
 from .predictor_corrector import Predicted, PredictorCorrector, TrapezoidalCorrector
+from .reversible_heun import ReversibleHeun
+from .sra import SRA
+from .sri import SRI
+from .weak2 import Weak2
 
 # One line per solver.
 REGISTRY = [
@@ -31,10 +36,16 @@ REGISTRY = [
     Heun,
     Milstein,
     PredictorCorrector,
+    SRI,
+    SRA,
+    Weak2,
+    ReversibleHeun,
+    ImplicitEM,
     Euler,
     HeunODE,
     RK4,
     Dopri5,
+    ImplicitEuler,
 ]
 
 # torchsde options and what sdekit offers instead (named in the unknown-option error).
@@ -116,7 +127,9 @@ def get_solver(method, *, is_ode=False, **options):
             if cls.ode_counterpart is None:
                 raise InvalidArgumentError(f"method {method!r} has no ODE counterpart; valid ODE methods: "
                                            f"{', '.join(method_names('ode'))}")
-            return tables["ode"][cls.ode_counterpart]()
+            counterpart = tables["ode"][cls.ode_counterpart]
+            shared = set(inspect.signature(counterpart.__init__).parameters) - {"self"}
+            return counterpart(**{k: v for k, v in options.items() if k in shared})
     else:
         cls = tables["sde"].get(method) or tables["ode"].get(method)
         if cls is not None:
@@ -145,6 +158,7 @@ def facts(cls):
 
 __all__ = [
     "Solver", "Terms", "EulerMaruyama", "Heun", "Milstein", "PredictorCorrector", "Predicted",
-    "TrapezoidalCorrector", "Euler", "HeunODE", "RK4", "Dopri5", "REGISTRY", "get_solver", "method_names",
+    "TrapezoidalCorrector", "SRI", "SRA", "Weak2", "ReversibleHeun", "ImplicitEM", "ImplicitEuler",
+    "Euler", "HeunODE", "RK4", "Dopri5", "REGISTRY", "get_solver", "method_names",
     "solver_class", "facts", "noise_class", "order_for", "supported_classes", "NOISE_CLASSES",
 ]

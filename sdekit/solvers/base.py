@@ -26,8 +26,8 @@ and every error message read the facts below instead of repeating them.
    (``stats["nfe"]`` counts these).
 6. **Noise it consumes.** ``levy_area``: ``None`` or ``"space-time"`` (then the
    rule's ``dw`` is a :class:`sdekit.brownian.LevyIncrement` ``(dW, H)``);
-   ``n_aux``: how many ``(n, d)`` arrays of independent standard normals per step
-   arrive in ``aux``.
+   ``n_aux``: how many ``(n, aux_dim(d, m))`` arrays (default ``(n, d)``) of
+   independent standard normals per step arrive in ``aux``.
 7. **The rule.** ``rule(terms, t, dt, x, dw, aux) -> x_next`` is a module-level
    pure function (no random numbers, no loops over paths, no backend): written
    with arithmetic operators and ``terms`` only, so it runs on NumPy arrays,
@@ -78,6 +78,7 @@ class Terms(NamedTuple):
     drift: Callable
     diffusion: Optional[Callable]
     noise: Callable
+    ops: Any = None  # the backend's array operations (eye, solve, abs_max) for implicit rules
 
 
 def noise_class(sde) -> str:
@@ -175,6 +176,10 @@ class Solver:
     # Multistep hooks (contract item 9); None means the rule keeps no history.
     init_carry = None
     step_carry = None
+
+    def aux_dim(self, d, m):
+        """Components of each auxiliary normal array (default: the state dimension ``d``)."""
+        return d
 
     def prepare(self, sde) -> "Solver":
         """A copy bound to ``sde`` (default: ``self``, unchanged)."""

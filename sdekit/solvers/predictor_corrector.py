@@ -60,7 +60,7 @@ class PredictorCorrector(Solver):
     ode_counterpart = "heun"
     calculus = "ito"
     strong_order = {"general": 0.5, "additive": 1.0}
-    weak_order = {"general": 1.0, "additive": 2.0}  # with the default trapezoidal corrector (alpha = 1/2)
+    weak_order = {"general": 1.0}  # 2 on additive noise constant in time (OU), 1 when g depends on t
 
     def __init__(self, corrector=None, alpha: float = 0.5):
         self.corrector = corrector if corrector is not None else TrapezoidalCorrector(alpha)
