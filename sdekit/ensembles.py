@@ -237,15 +237,19 @@ def _pin_backend(backend, sde, x0, work):
 
 
 # -- executors ------------------------------------------------------------------------------------
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def _local_workers(workers, backend_name):
     if workers is not None:
         return check_positive_int("workers", workers)
     if backend_name != "numpy":
         return 1  # Numba and torch kernels use every core already
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return _cores()
 
 
 _WORKER_PROBLEM = None
@@ -452,7 +456,8 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
     pool : "threads" or "processes"
         Local pool kind when ``workers > 1``.
     threads : int, optional
-        Numba/torch threads per chunk solve (default: left alone locally, 1 on Dask).
+        Numba/torch threads per chunk solve (default: all cores for one local worker,
+        the cores shared out for several, 1 on Dask).
     retries : int
         Dask retries of a task that raised (dead workers are rerun regardless).
     progress : bool
@@ -503,9 +508,11 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
 
     # A one-path probe solve: checks the problem and options here (before any task is shipped) and tells the
     # saved times, the state's shape and dtype, and the Brownian dimension and tree segments solve would use.
+    # One thread: parallel kernels on one path only lose to thread start-up (and to busy neighbours).
     probe_x0 = x0[:1] if per_path else x0
-    probe = solve(sde, probe_x0, t_span, n_paths=1, seed=seed, backend=_probe_backend(backend),
-                  **solve_options)
+    with _Threads(1):
+        probe = solve(sde, probe_x0, t_span, n_paths=1, seed=seed, backend=_probe_backend(backend),
+                      **solve_options)
     ys = probe.ys
     event = tuple(ys.shape[2:])
     n_steps = int(probe.stats["n_steps"])
@@ -526,6 +533,8 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
         threads = 1 if threads is None else threads
     else:
         parallel = _local_workers(workers, backend_name)
+        if threads is None and parallel > 1:
+            threads = max(1, _cores() // parallel)  # the cores shared out: no oversubscription
     itemsize = 8 if "64" in str(ys.dtype) else 4
     bytes_per_path = len(probe.ts) * max(1, int(np.prod(event))) * itemsize
     cb = (-(-chunk_paths // BLOCK_PATHS) if chunk_paths is not None
