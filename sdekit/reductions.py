@@ -347,11 +347,21 @@ class QuantileSketch:
 
     def map(self, ys):
         x, event = _flat(ys)
-        k, _, f = x.shape
-        loc = np.arange(k * f, dtype=np.int64).reshape(k, 1, f)
-        comp = (loc << self._KEY_BITS) | (self.keys(x) + (1 << (self._KEY_BITS - 1)))
-        keys, counts = np.unique(comp.reshape(-1), return_counts=True)
-        return (x.shape[1], (k, *event), keys, counts.astype(np.int64))
+        k, b, f = x.shape
+        keys = self.keys(x).transpose(0, 2, 1).reshape(k * f, b) + (1 << (self._KEY_BITS - 1))
+        out_keys, out_counts = [], []
+        for loc, row in enumerate(keys):
+            # Counting is exact either way; a dense count beats a sort when the keys are close together.
+            lo, hi = int(row.min()), int(row.max())
+            if hi - lo < 8 * b:
+                c = np.bincount(row - lo, minlength=hi - lo + 1)
+                nz = np.flatnonzero(c)
+                u, cnt = nz + lo, c[nz]
+            else:
+                u, cnt = np.unique(row, return_counts=True)
+            out_keys.append((loc << self._KEY_BITS) | u)
+            out_counts.append(cnt)
+        return (b, (k, *event), np.concatenate(out_keys), np.concatenate(out_counts).astype(np.int64))
 
     @staticmethod
     def merge(a, b):
