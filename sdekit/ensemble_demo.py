@@ -100,6 +100,20 @@ def bgk_barrier(barrier, sigma, dt):
     return barrier * math.exp(BGK_BETA * sigma * math.sqrt(dt))
 
 
+def gbm_drift(t, x):
+    """``r x`` with r = 0.05: the benchmark GBM (module-level, so Dask ships it by reference and workers reuse
+    its compiled kernel across calls)."""
+    return 0.05 * x
+
+
+def gbm_diffusion(t, x):
+    """``sigma x`` with sigma = 0.2."""
+    return 0.2 * x
+
+
+GBM = SDE(gbm_drift, gbm_diffusion)  # dS = 0.05 S dt + 0.2 S dW
+
+
 def log_price_sde(rate, sigma):
     """``dX = (r - sigma^2/2) dt + sigma dW`` (additive, constant): Euler–Maruyama is exact in law."""
     drift, vol = rate - 0.5 * sigma * sigma, sigma
