@@ -86,22 +86,38 @@ def throughput(scale, reps, log):
     n_paths = tasks * chunk
     work = n_paths * TASK_STEPS
     _warm()
-    one = min(_run(n_paths, TASK_STEPS, chunk_paths=chunk, threads=1, workers=1)[1] for _ in range(reps))
-    log(f"  1 process, 1 thread: {work / one:.3g} path-steps/s")
+    walls, cpus = [], []
+    for _ in range(reps):
+        c0 = _cpu_self()
+        walls.append(_run(n_paths, TASK_STEPS, chunk_paths=chunk, threads=1, workers=1)[1])
+        cpus.append(_cpu_self() - c0)
+    one, one_cpu = min(walls), min(cpus)
+    log(f"  1 process, 1 thread: {work / one:.3g} path-steps/s ({one_cpu / one:.0%} of a core)")
     with _cluster(n_workers) as cluster, Client(cluster) as client:
         _warm(client)
-        walls = []
+        walls, cpus, caller = [], [], []
         for _ in range(reps):
-            res, wall = _run(n_paths, TASK_STEPS, chunk_paths=chunk, client=client)
-            walls.append(wall)
-        many = min(walls)
-    log(f"  LocalCluster of {n_workers}: {work / many:.3g} path-steps/s")
+            w0, c0 = sum(client.run(_cpu_self).values()), _cpu_self()
+            walls.append(_run(n_paths, TASK_STEPS, chunk_paths=chunk, client=client)[1])
+            cpus.append(sum(client.run(_cpu_self).values()) - w0)
+            caller.append(_cpu_self() - c0)
+        many, many_cpu, caller_cpu = min(walls), min(cpus), min(caller)
+    log(f"  LocalCluster of {n_workers}: {work / many:.3g} path-steps/s ({many_cpu / many:.2f} cores busy)")
     eff = (work / many) / (n_workers * work / one)
+    # Load-independent: CPU seconds the workers spent for the same work, against the single process's.
+    cpu_eff = one_cpu / many_cpu
     return {"n_workers": n_workers, "tasks": tasks, "paths_per_task": chunk, "steps": TASK_STEPS,
             "path_steps_per_task": chunk * TASK_STEPS, "path_steps": work,
-            "one_process_s": one, "one_process_rate": work / one,
-            "cluster_s": many, "cluster_rate": work / many, "parallel_efficiency": eff,
+            "one_process_s": one, "one_process_cpu_s": one_cpu, "one_process_rate": work / one,
+            "cluster_s": many, "cluster_worker_cpu_s": many_cpu, "cluster_caller_cpu_s": caller_cpu,
+            "cluster_rate": work / many, "parallel_efficiency": eff, "cpu_efficiency": cpu_eff,
             "target_efficiency": 0.8, "meets_target": eff >= 0.8}
+
+
+def _cpu_self():
+    """CPU seconds (user + system) of this process so far."""
+    t = os.times()
+    return t.user + t.system
 
 
 def overhead(n_tasks, log):
@@ -115,11 +131,27 @@ def overhead(n_tasks, log):
         _warm(client)
         _run(n_paths, 1, chunk_paths=4096, client=client)
         dask = min(_run(n_paths, 1, chunk_paths=4096, client=client)[1] for _ in range(2))
+        raw = min(_raw_dask(client, n_tasks) for _ in range(2))
     per_task = dask / n_tasks - local / (n_tasks * n_workers)
-    log(f"  Dask overhead: {per_task * 1e3:.2f} ms per task ({n_tasks} tasks, {n_workers} workers)")
+    log(f"  Dask overhead: {per_task * 1e3:.2f} ms per task ({n_tasks} tasks, {n_workers} workers); "
+        f"empty Dask tasks: {raw / n_tasks * 1e3:.2f} ms each")
     return {"n_tasks": n_tasks, "n_workers": n_workers, "local_sequential_s": local, "cluster_s": dask,
             "compute_per_task_ms": local / n_tasks * 1e3, "cluster_wall_per_task_ms": dask / n_tasks * 1e3,
-            "overhead_per_task_ms": per_task * 1e3}
+            "overhead_per_task_ms": per_task * 1e3, "empty_task_ms": raw / n_tasks * 1e3}
+
+
+def _raw_dask(client, n_tasks):
+    """Wall time of ``n_tasks`` empty Dask tasks submitted and gathered the same way (Dask's own floor)."""
+    from distributed import as_completed
+
+    started = time.perf_counter()
+    for fut in as_completed(client.map(_identity, range(n_tasks), pure=False)):
+        fut.result()
+    return time.perf_counter() - started
+
+
+def _identity(x):
+    return x
 
 
 def memory_child(n_paths, n_steps):
@@ -149,7 +181,7 @@ def memory(sizes, n_steps, log):
         log(f"  {n:.0e} paths: peak RSS {row['peak_rss_mb']:.0f} MB (before: {row['rss_before_mb']:.0f} MB), "
             f"traced NumPy peak {row['traced_peak_mb']:.1f} MB, {row['wall_s']:.1f} s")
         out.append(row)
-    return out
+    return {"rows": out, "growth_mb": out[-1]["peak_rss_mb"] - out[0]["peak_rss_mb"]}
 
 
 def identity(n_paths, n_steps, log):
@@ -179,19 +211,26 @@ def identity(n_paths, n_steps, log):
 
 def markdown(r):
     t, o, m, i = r["throughput"], r["overhead"], r["memory"], r["identity"]
-    lines = [f"Machine: {r['machine']}; load before: `{r['uptime_start']}`, after: `{r['uptime_end']}`.", "",
+    lines = [f"Machine: {t['machine']}. Load (`uptime`) around each section: "
+             + "; ".join(f"{k}: `{r[k]['uptime_before'].split('load average: ')[-1]}` -> "
+                         f"`{r[k]['uptime_after'].split('load average: ')[-1]}`" for k in ("throughput", "overhead",
+                                                                                        "memory", "identity")) + ".",
+             "",
              "| throughput | path-steps/s |", "|---|---|",
              f"| 1 process, 1 thread | {t['one_process_rate']:.3g} |",
              f"| LocalCluster, {t['n_workers']} workers x 1 thread | {t['cluster_rate']:.3g} |",
              f"| parallel efficiency | {t['parallel_efficiency']:.0%} (target 80%; "
-             f"{t['path_steps_per_task']:.3g} path-steps per task, {t['tasks']} tasks) |", "",
+             f"{t['path_steps_per_task']:.3g} path-steps per task, {t['tasks']} tasks) |",
+             f"| CPU-time efficiency (1-process CPU s / workers' CPU s) | {t['cpu_efficiency']:.0%} |",
+             f"| cores the process / the workers got | {t['one_process_cpu_s'] / t['one_process_s']:.2f} / "
+             f"{t['cluster_worker_cpu_s'] / t['cluster_s']:.2f} |", "",
              f"Dask overhead: {o['overhead_per_task_ms']:.2f} ms per task ({o['n_tasks']} one-block tasks: "
              f"{o['cluster_wall_per_task_ms']:.2f} ms wall per task on {o['n_workers']} workers, "
-             f"{o['compute_per_task_ms']:.2f} ms compute).", "",
+             f"{o['compute_per_task_ms']:.2f} ms compute; empty Dask tasks: {o['empty_task_ms']:.2f} ms each).", "",
              "| paths | peak RSS (MB) | RSS before the ensemble (MB) | traced NumPy peak (MB) | seconds |",
              "|---|---|---|---|---|"]
     lines += [f"| {x['n_paths']:.0e} | {x['peak_rss_mb']:.0f} | {x['rss_before_mb']:.0f} | {x['traced_peak_mb']:.1f} | "
-              f"{x['wall_s']:.1f} |" for x in m]
+              f"{x['wall_s']:.1f} |" for x in m["rows"]]
     lines += ["", f"Bit identity, {i['n_paths']:.0e} paths x {i['n_steps']} steps (mean, var, 5 quantiles):", "",
               "| run | chunks | seconds | bit-identical |", "|---|---|---|---|"]
     lines += [f"| {x['run']} | {x['n_chunks']} | {x['wall_s']:.1f} | {'yes' if x['bit_identical'] else '**no**'} |"
@@ -204,6 +243,8 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=1.0, help="shrink every size by this factor")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--json", default=os.path.join("benchmarks", "results", "ensemble.json"))
+    ap.add_argument("--only", default="throughput,overhead,memory,identity",
+                    help="comma-separated sections to run (the JSON keeps earlier results of the others)")
     ap.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.memory_child:
@@ -215,14 +256,26 @@ def main(argv=None):
         print(msg, file=sys.stderr, flush=True)
 
     s = a.scale
-    r = {"machine": f"{platform.processor() or platform.machine()}, {_cores()} cores, Python "
-                    f"{platform.python_version()}, numpy {np.__version__}, sdekit {sk.__version__}",
-         "uptime_start": _uptime(), "scale": s}
-    log("throughput"); r["throughput"] = throughput(s, a.reps, log)
-    log("overhead"); r["overhead"] = overhead(max(20, int(200 * s)), log)
-    log("memory"); r["memory"] = memory([max(4096, int(1e6 * s)), max(4096, int(1e8 * s))], 10, log)
-    log("identity"); r["identity"] = identity(max(4096, int(1e7 * s)), 100, log)
-    r["uptime_end"] = _uptime()
+    only = set(a.only.split(","))
+    r = {}
+    if only != {"throughput", "overhead", "memory", "identity"} and os.path.exists(a.json):
+        with open(a.json) as fh:
+            r = json.load(fh)
+    machine = (f"{platform.processor() or platform.machine()}, {_cores()} cores, Python "
+               f"{platform.python_version()}, numpy {np.__version__}, sdekit {sk.__version__}")
+    sections = {
+        "throughput": lambda: throughput(s, a.reps, log),
+        "overhead": lambda: overhead(max(20, int(200 * s)), log),
+        "memory": lambda: memory([max(4096, int(1e6 * s)), max(4096, int(1e8 * s))], 10, log),
+        "identity": lambda: identity(max(4096, int(1e7 * s)), 100, log),
+    }
+    for name, run in sections.items():
+        if name in only:
+            log(name)
+            before = _uptime()
+            r[name] = run()
+            r[name]["machine"], r[name]["uptime_before"], r[name]["uptime_after"] = machine, before, _uptime()
+            r[name]["scale"] = s
     os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
     with open(a.json, "w") as fh:
         json.dump(r, fh, indent=1)
