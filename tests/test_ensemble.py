@@ -266,21 +266,36 @@ def test_quantiles_and_their_stderr_match_the_exact_law():
 def _cluster(n_workers):
     distributed = pytest.importorskip("distributed")
     return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                    host="127.0.0.1", dashboard_address=None, silence_logs=50)
+                                    host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=50)
 
 
-@pytest.mark.parametrize("n_workers", [2, 3])
-def test_dask_cluster_bit_identical(reference, n_workers):
+@pytest.fixture(scope="module")
+def client2():
+    """A LocalCluster of 2 worker processes shared by the tests that do not kill workers."""
     distributed = pytest.importorskip("distributed")
-    with _cluster(n_workers) as cluster, distributed.Client(cluster) as client:
-        res = _gbm(client=client, chunk_paths=1000)
-        assert res.stats["n_chunks"] == 4
-        # Each chunk's result is released once merged (the scheduler hears of it asynchronously).
-        deadline = time.monotonic() + 10
-        while [k for k in client.who_has() if str(k).startswith("sdekit-ensemble")]:
-            assert time.monotonic() < deadline, "chunk results still held on the cluster"
-            time.sleep(0.05)
+    with _cluster(2) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _check_cluster(reference, client):
+    res = _gbm(client=client, chunk_paths=1000)
+    assert res.stats["n_chunks"] == 4
+    # Each chunk's result is released once merged (the scheduler hears of it asynchronously).
+    deadline = time.monotonic() + 10
+    while [k for k in client.who_has() if str(k).startswith("sdekit-ensemble")]:
+        assert time.monotonic() < deadline, "chunk results still held on the cluster"
+        time.sleep(0.05)
     _same(reference, res)
+
+
+def test_dask_cluster_of_2_bit_identical(reference, client2):
+    _check_cluster(reference, client2)
+
+
+def test_dask_cluster_of_3_bit_identical(reference):
+    distributed = pytest.importorskip("distributed")
+    with _cluster(3) as cluster, distributed.Client(cluster) as client:
+        _check_cluster(reference, client)
 
 
 def test_dask_killed_worker_gives_the_same_answer():
@@ -315,14 +330,12 @@ def test_dask_killed_worker_gives_the_same_answer():
     _same(ref, res)
 
 
-def test_dask_per_path_x0_and_progress(capsys):
-    distributed = pytest.importorskip("distributed")
+def test_dask_per_path_x0_and_progress(client2, capsys):
     x0 = np.linspace(0.5, 1.5, N).reshape(N, 1)
     local = sk.ensemble(GBM.sde, x0, (0.0, 1.0), n_paths=N, n_steps=8, backend="numpy", reduce="paths",
                         workers=1)
-    with _cluster(2) as cluster, distributed.Client(cluster) as client:
-        res = sk.ensemble(GBM.sde, x0, (0.0, 1.0), n_paths=N, n_steps=8, backend="numpy", reduce="paths",
-                          client=client, chunk_paths=5000, progress=True)
+    res = sk.ensemble(GBM.sde, x0, (0.0, 1.0), n_paths=N, n_steps=8, backend="numpy", reduce="paths",
+                      client=client2, chunk_paths=5000, progress=True)
     assert np.array_equal(res["paths"], local["paths"])
     assert f"{N}/{N}" in capsys.readouterr().err
 
