@@ -522,7 +522,7 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
     if probe.brownian is not None:
         bm = probe.brownian
         on_torch = not isinstance(ys, np.ndarray)
-        brownian_spec = (bm.dim, bm.segments, str(ys.dtype).replace("torch.", ""),
+        brownian_spec = (bm.dim, _segments(bm, t_span, solve_options), str(ys.dtype).replace("torch.", ""),
                          "torch" if on_torch else "numpy", str(ys.device) if on_torch else None)
     problem = _Problem(sde, None if per_path else x0, t_span, seed, n_paths, reductions, pinned,
                        solve_options, brownian_spec)
@@ -568,6 +568,21 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
              "max_pending_nodes": most[0]}
     return EnsembleResult(np.asarray(probe.ts), n_paths, reductions, partial, cb * BLOCK_PATHS, backend_name,
                           stats)
+
+
+def _segments(bm, t_span, options):
+    """The tree segments of a seed-only solve: the probe's path's own (it came from ``solve``), else (a
+    BrownianPath without the attribute) the odd part of the uniform step count, as ``solve`` picks it."""
+    segments = getattr(bm, "segments", None)
+    if segments is not None:
+        return segments
+    from .brownian import odd_part
+
+    n = options.get("n_steps")
+    if n is None:
+        span = t_span[1] - t_span[0]
+        n = max(1, math.ceil(span / options["dt"] * (1 - 1e-12)))
+    return odd_part(int(n))
 
 
 def _probe_backend(backend):

@@ -428,3 +428,15 @@ def test_args_sliced_per_chunk():  # pragma: no cover - runs once the core suppo
 def test_block_size_is_fixed():
     # Part of the merge structure: changing it changes results bit-wise (and must be a conscious change).
     assert blocktree.BLOCK_PATHS == 4096
+
+
+def test_segments_follow_the_seed_only_solve():
+    from sdekit.ensembles import _segments
+
+    class Bare:  # a Brownian path object without a segments attribute
+        pass
+
+    for opts, want in (({"n_steps": 96}, 3), ({"dt": 0.03}, 17), ({"n_steps": 64}, 1)):  # 1/0.03 -> 34 steps
+        assert _segments(Bare(), (0.0, 1.0), opts) == want
+        sol = sk.solve(GBM.sde, 1.0, (0.0, 1.0), n_paths=1, seed=0, **opts)
+        assert _segments(sol.brownian, (0.0, 1.0), opts) == want
