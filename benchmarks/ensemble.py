@@ -60,7 +60,7 @@ def _cluster(n_workers):
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=50)
+                        dashboard_address="127.0.0.1:0", silence_logs=50)
 
 
 def _run(n_paths, n_steps, **kw):
