@@ -9,6 +9,8 @@
 
 from . import errors, plugins, solvers, testing
 from .brownian import BrownianPath
+from .ensembles import ensemble
+from .reductions import Reduction
 from .sde import ODE, SDE, as_sde
 from .solution import Solution
 from .solve import solve
@@ -16,4 +18,4 @@ from .solve import solve
 __version__ = "0.1.0"
 
 __all__ = ["SDE", "ODE", "as_sde", "solve", "Solution", "BrownianPath", "errors", "solvers", "testing",
-           "plugins", "__version__"]
+           "plugins", "ensemble", "Reduction", "__version__"]

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from . import plugins, testing
+from .ensemble_demo import ensemble_section
 from .sde import ODE, SDE
 from .solve import solve
 
@@ -167,6 +168,7 @@ def run_demo(out: str = "demo_out", quick: bool = False) -> int:
         "One solve after a warm-up of the same size (Numba compiles its fused kernel there); a quick "
         "look, not a benchmark: `sdekit bench` measures properly (see docs/benchmarks.md).",
         _table(["backend", "paths x steps", "seconds", "ns / path-step"], _timings(quick)),
+        ensemble_section(out, quick),
         "## Plots",
         _plots(out, fits + [("rk4 (ODE)", rk4_fit)]),
     ]
