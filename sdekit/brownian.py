@@ -306,7 +306,7 @@ class BrownianPath:
         return BrownianPath(1, self.dim, (self.t0, self.t1), seed=self.seed, dtype=self.dtype, backend=self.backend,
                             device=self.device, segments=self.segments, path_offset=self.path_offset + i)
 
-    def node_before(self, t, end, bits=4):
+    def node_before(self, t, end, bits=3):
         """A tree node in ``(t, end]`` within ``(end - t) 2^-bits`` of ``end`` (adaptive steps end on nodes).
 
         Queries at nodes of a shallow level cost a few splits; arbitrary times descend to the leaves.

@@ -81,12 +81,13 @@ class GridIncrements:
     """Fixed Brownian increments on a grid, as a noise source (the protocol above).
 
     ``times`` (k + 1,) increasing; ``dw`` (k, n, m) the increments over
-    ``[times[i], times[i+1]]``; ``H`` (k, n, m) their space-time areas (optional).
-    Queries must follow the grid: ``increment(s, t)`` and ``increments(times)``
-    accept grid times only (a solve must use this grid).
+    ``[times[i], times[i+1]]``; ``H`` (k, n, m) their space-time areas (optional);
+    ``aux`` (k, n_aux, n, dim) auxiliary normals per step (optional). Queries must
+    follow the grid: ``increment(s, t)`` and ``increments(times)`` accept grid
+    times only (a solve must use this grid).
     """
 
-    def __init__(self, times, dw, H=None):
+    def __init__(self, times, dw, H=None, aux=None):
         self.times = np.asarray(times, dtype=np.float64).reshape(-1)
         if self.times.size < 2 or np.any(np.diff(self.times) <= 0) or not np.all(np.isfinite(self.times)):
             raise InvalidArgumentError("times must be a finite, strictly increasing array of at least 2 times")
@@ -97,6 +98,10 @@ class GridIncrements:
         if H is not None and tuple(H.shape) != tuple(dw.shape):
             raise ShapeError(f"H must have dw's shape {tuple(dw.shape)}; got {tuple(H.shape)}")
         self.H = H
+        if aux is not None and (len(aux.shape) != 4 or aux.shape[0] != dw.shape[0] or aux.shape[2] != dw.shape[1]):
+            raise ShapeError(f"aux must have shape (steps, n_aux, n, dim) with steps={dw.shape[0]}, n={dw.shape[1]}; "
+                             f"got {tuple(aux.shape)}")
+        self.aux = aux
         self.n_paths, self.dim = int(dw.shape[1]), int(dw.shape[2])
         self.t0, self.t1 = float(self.times[0]), float(self.times[-1])
         self.backend = "torch" if type(dw).__module__.startswith("torch") else "numpy"
@@ -125,6 +130,14 @@ class GridIncrements:
         if j != i + 1:
             raise InvalidArgumentError("GridIncrements gives areas of single grid steps only")
         return self.H[i]
+
+    def aux_normals(self, step, k=0, dim=None):
+        if self.aux is None or not (0 <= step < self.aux.shape[0] and 0 <= k < self.aux.shape[1]):
+            raise InvalidArgumentError(f"these GridIncrements carry no auxiliary normals for step {step}, k={k}")
+        out = self.aux[step, k]
+        if dim is not None and out.shape[-1] != dim:
+            raise ShapeError(f"auxiliary normals have {out.shape[-1]} components; the method asks for {dim}")
+        return out
 
     def increments(self, times, levy_area=False):
         idx = [self._index(t) for t in times]

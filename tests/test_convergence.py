@@ -13,11 +13,13 @@ Why the tolerances hold (fixed seeds, backend="numpy"):
   half-width is below tol/2, so a pass is not luck and a failure is not noise.
   Tolerance 0.15 (order 0.5) / 0.15 (order 1) leaves room for pre-asymptotic
   curvature on top of that.
-- weak, 100 000 paths, n = 4…32: every error is asserted to be at least 5
-  standard errors above zero (relative noise ≤ 20 % per point, much less on the
-  coarse points), which moves the fitted slope by < 0.1 across a factor-8 range
-  of dt; the remaining pre-asymptotic bias (ratios 1.7–1.9 instead of 2 at the
-  coarsest steps) is about −0.1. Tolerance 0.25.
+- weak rows on affine problems (every catalogue problem but the nonlinear additive
+  one) have no Monte Carlo noise: the errors of E[X_T^2] come from exact quadrature
+  of the one-step map (sdekit.testing.exact_weak), so the fitted slope differs from the
+  order only by pre-asymptotic curvature (8…64 steps: within 0.1 for every method).
+  Tolerance 0.25.
+- weak rows on the nonlinear additive problem (slow): paired with a fine reference on
+  the same paths, every error at least 5 standard errors above zero.
 - ODE rows have no noise: the LS CI reflects only curvature/round-off; 0.15.
 """
 
@@ -25,7 +27,8 @@ import numpy as np
 import pytest
 
 import sdekit as sk
-from sdekit.testing.catalogue import convergence_cases
+from sdekit.testing.catalogue import AFFINE, convergence_cases
+from sdekit.testing.exact_weak import exact_weak_order
 
 P = sk.testing.problems
 STRONG_STEPS = [16, 32, 64, 128, 256]
@@ -33,16 +36,13 @@ WEAK_STEPS = [4, 8, 16, 32]
 TOL = {"strong": 0.15, "weak": 0.25, "ode": 0.15}
 
 # The table: every registered solver x every noise class it declares an order for x a catalogue problem
-# of that class and calculus (sdekit.testing.catalogue), read from the solvers' facts. The default run
-# keeps every strong row and each method's first weak row; the other weak rows are slow (--runslow).
+# of that class and calculus (sdekit.testing.catalogue), read from the solvers' facts. The exact
+# (quadrature) weak rows cost milliseconds and run by default; Monte Carlo weak rows on the nonlinear
+# additive problem are slow (--runslow).
 CASES = [c for c in convergence_cases() if not (c.kind == "strong" and c.noise_class == "ode"
                                                  and sk.solvers.solver_class(c.method, "ode").adaptive_default)]
-_first_weak = {}
-for _c in CASES:
-    if _c.kind == "weak":
-        _first_weak.setdefault(_c.method, _c)
-PARAMS = [pytest.param(c, id=c.id, marks=() if c.kind == "strong" or _first_weak[c.method] is c
-                       else pytest.mark.slow) for c in CASES]
+PARAMS = [pytest.param(c, id=c.id, marks=pytest.mark.slow if c.kind == "weak" and c.problem not in AFFINE else ())
+          for c in CASES]
 
 
 def _sq(x):
@@ -65,16 +65,16 @@ def test_convergence_table(case):
                                       seed=0, reference_n_steps=16 * STRONG_STEPS[-1] if fine_ref else None)
         half = (fit.ci_bootstrap[1] - fit.ci_bootstrap[0]) / 2
         assert half < TOL["strong"] / 2, f"Monte Carlo spread {half:.3f} too wide for tol\n{fit.table()}"
+    elif case.problem in AFFINE:
+        # Affine problems: the exact weak error of E[X_T^2] by quadrature of the one-step map (no Monte Carlo
+        # noise at all), over 8..64 steps where every method here is in its asymptotic regime.
+        fit = exact_weak_order(p, case.method, n_steps=[8, 16, 32, 64])
     else:
-        # f = x^2: f = x would show a higher order for some rules (the trapezoidal corrector's mean
-        # recursion matches exp(mu dt) to O(dt^2)). Without an exact solution each path is paired with a
-        # reference of 16x the finest steps on the same path (its own weak error is 1/16 of the finest's).
-        # Paired weak errors have the noise of the strong error over sqrt(n): for non-commutative noise
-        # (strong order 0.5) coarser steps keep them above 5 standard errors.
-        fine_ref = p.exact is None
-        steps = [2, 4, 8, 16] if case.noise_class == "general" else WEAK_STEPS
-        fit = sk.testing.weak_order(p, case.method, f=_sq, n_steps=steps, n_paths=100_000, seed=0,
-                                    reference_n_steps=16 * steps[-1] if fine_ref else None)
+        # f = x^2 on the same paths: each path paired with a reference of 16x the finest steps on the same path
+        # (its own weak error is 1/16, or 1/256 for order 2, of the finest's), 20 000 paths.
+        steps = [2, 4, 8, 16] if case.order >= 2 else WEAK_STEPS
+        fit = sk.testing.weak_order(p, case.method, f=_sq, n_steps=steps, n_paths=20_000, seed=0,
+                                    reference_n_steps=16 * steps[-1])
         assert np.all(fit.errors > 5 * fit.error_se), f"weak errors not resolved above noise\n{fit.table()}"
     sk.testing.assert_order(fit, case.order, TOL[case.kind])
 

@@ -36,6 +36,13 @@ CATALOGUE = {
 }
 
 
+# Problems whose drift and diffusion are affine in x with coefficients constant in t: their weak errors are
+# computed exactly by quadrature of the one-step map (sdekit.testing.exact_weak), without Monte Carlo.
+AFFINE = frozenset({"gbm", "gbm3", "gbm_stratonovich", "scalar_linear", "scalar_linear_stratonovich",
+                    "linear_general_commutative", "linear_general_commutative_stratonovich", "noncommutative_linear",
+                    "noncommutative_linear_stratonovich", "ou"})
+
+
 def gbm3():
     """Three independent GBMs (diagonal noise, d = 3)."""
     return P.gbm(mu=[0.3, -0.2, 0.5], sigma=[0.5, 0.8, 0.3], x0=[1.0, 2.0, 0.5])
@@ -198,6 +205,6 @@ def convergence_cases(solvers=None, *, all_problems=False) -> list:
     return out
 
 
-__all__ = ["CATALOGUE", "Case", "convergence_cases", "problems_for", "problem", "gbm3", "additive_nonlinear",
+__all__ = ["CATALOGUE", "AFFINE", "Case", "convergence_cases", "problems_for", "problem", "gbm3", "additive_nonlinear",
            "linear_general_commutative", "linear_general_commutative_stratonovich", "noncommutative_linear",
            "noncommutative_linear_stratonovich"]
