@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backends.base import terms_rows
 from .errors import IncompatibleMethodError, InvalidArgumentError, NonFiniteError, StepLimitError
 from .progress import Progress
 from .solution import IntegrateResult
@@ -164,7 +165,8 @@ def _per_path(be, solver, terms, x, plan, bm, progress, rtol, atol, max_steps):
     with Progress(x.shape[0], f"{solver.name} (per path)", enabled=progress) as bar:
         for i in range(x.shape[0]):
             sub = bm.path(i) if bm is not None else None
-            r = _integrate(be, solver, terms, x[i:i + 1], plan, sub, False, rtol, atol, max_steps)
+            r = _integrate(be, solver, terms_rows(terms, i, i + 1), x[i:i + 1], plan, sub, False, rtol, atol,
+                           max_steps)
             ys.append(r.ys)
             acc.append(r.extra["n_accepted"])
             rej.append(r.extra["n_rejected"])

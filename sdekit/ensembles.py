@@ -43,10 +43,9 @@ one task per worker thread).
 Per-path parameters
 -------------------
 ``args=`` (an array, or a dict of arrays, whose leading axis is the path) is
-sliced to each chunk's rows and handed to ``sk.solve(..., args=...)``. The core
-``solve`` does not take ``args=`` yet; until it does, passing ``args`` raises
-:class:`~sdekit.errors.InvalidArgumentError` (the check is on ``solve``'s
-signature, so the feature switches on with the core).
+sliced to each chunk's rows and handed to ``sk.solve(..., args=...)``, so
+``drift(t, x, args)`` and ``diffusion(t, x, args)`` see the rows of the paths being
+solved: parameter sweeps without Python loops, bit-identical for any chunking.
 
 Example
 -------
@@ -67,7 +66,6 @@ True
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import numbers
 import os
@@ -92,10 +90,6 @@ MAX_CHUNK_PATHS = 1 << 20  # ... and at most this many paths (the solve's own ar
 _POOLS = ("threads", "processes")
 
 
-def _solve_takes_args() -> bool:
-    return "args" in inspect.signature(solve).parameters
-
-
 def _n_rows(a):
     return int(getattr(a, "shape", np.shape(a))[0]) if np.ndim(a) >= 1 else None
 
@@ -104,10 +98,6 @@ def _check_args(args, n_paths):
     """``args`` checked: every array has leading axis ``n_paths``."""
     if args is None:
         return None
-    if not _solve_takes_args():
-        raise InvalidArgumentError(
-            "args= (per-path parameters) is not supported yet: sdekit.solve does not take args=; "
-            "ensemble will slice args to each chunk and pass it on once the core supports it")
     items = args.items() if isinstance(args, dict) else [("args", args)]
     for key, a in items:
         rows = _n_rows(a)
@@ -448,8 +438,8 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
     seed : int
         Path ``i`` is a pure function of ``(seed, i)``.
     args : array or dict of arrays, optional
-        Per-path parameters (leading axis ``n_paths``), for ``solve(..., args=)`` once the
-        core supports it; see the module docstring.
+        Per-path parameters (leading axis ``n_paths``), sliced per chunk and passed to
+        ``solve(..., args=)``; see the module docstring.
     workers : int, optional
         Local runs: chunks in flight at once (default: one per core for NumPy, 1 for
         Numba and torch, whose kernels use every core).
@@ -510,9 +500,11 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
     # saved times, the state's shape and dtype, and the Brownian dimension and tree segments solve would use.
     # One thread: parallel kernels on one path only lose to thread start-up (and to busy neighbours).
     probe_x0 = x0[:1] if per_path else x0
+    probe_args = None if args is None else ({k: v[:1] for k, v in args.items()} if isinstance(args, dict)
+                                            else args[:1])
     with _Threads(1):
         probe = solve(sde, probe_x0, t_span, n_paths=1, seed=seed, backend=_probe_backend(backend),
-                      **solve_options)
+                      args=probe_args, **solve_options)
     ys = probe.ys
     event = tuple(ys.shape[2:])
     n_steps = int(probe.stats["n_steps"])

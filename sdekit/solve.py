@@ -215,7 +215,7 @@ def check_compatible(solver, sde: SDE):
 
 def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None, seed=0,
           brownian=None, save_at=None, backend="auto", dtype=None, device=None, progress=False,
-          adaptive=None, rtol=None, atol=None, max_steps=None, grid=None, **method_options):
+          adaptive=None, rtol=None, atol=None, max_steps=None, grid=None, args=None, **method_options):
     r"""Solve an SDE (or ODE) for many paths at once.
 
     Parameters
@@ -252,6 +252,10 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
         (defaults 1e-3, 1e-6, 100000; ``dopri5`` keeps its ODE defaults 1e-6, 1e-8).
     grid : increasing array of times from t0 to t1, instead of ``dt``/``n_steps``
         (a non-uniform fixed grid; only ``save_at`` states are kept).
+    args : array or dict of arrays, optional
+        Per-path parameters: leading axis ``n_paths``; then ``drift(t, x, args)`` and
+        ``diffusion(t, x, args)`` receive the rows of the paths being solved
+        (parameter sweeps and uncertainty quantification without Python loops).
     **method_options : passed to the method (e.g. ``gdg`` for ``milstein``)
 
     Returns
@@ -305,7 +309,7 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
     noise = None
     if m > 0 or solver.n_aux > 0:
         noise = _noise_for(brownian, be, n, max(m, 1), (t0, t1), seed, plan, dtype_name, x, solver, adaptive)
-    terms = be.make_terms(sde, n, event, m)
+    terms = be.make_terms(sde, n, event, m, be.prepare_args(args, n, x))
     if adaptive:
         from .adaptive import integrate_adaptive
 

@@ -18,7 +18,7 @@ from scipy import stats
 import sdekit as sk
 from sdekit import blocktree, errors
 from sdekit.blocktree import BLOCK_PATHS, TreeMerger, chunk_nodes
-from sdekit.ensembles import _slice_rows, _solve_takes_args
+from sdekit.ensembles import _slice_rows
 from sdekit.reductions import QuantileSketch, mean_of
 
 GBM = sk.testing.problems.gbm(mu=0.5, sigma=0.8)
@@ -397,13 +397,6 @@ def test_nonfinite_chunk_names_the_paths():
 
 
 # -- per-path parameters (args=) ---------------------------------------------------------------------------
-def test_args_guarded_until_solve_takes_them():
-    if _solve_takes_args():
-        pytest.skip("sdekit.solve takes args=: see test_args_sliced_per_chunk")
-    with pytest.raises(errors.InvalidArgumentError, match="args"):
-        sk.ensemble(GBM.sde, 1.0, (0.0, 1.0), n_paths=100, n_steps=4, args=np.ones(100))
-
-
 def test_slice_rows_of_arrays_and_dicts():
     a = np.arange(10.0)
     d = {"mu": np.arange(10.0), "sigma": np.arange(20.0).reshape(10, 2)}
@@ -413,8 +406,7 @@ def test_slice_rows_of_arrays_and_dicts():
     assert _slice_rows(None, 0, 1) is None
 
 
-@pytest.mark.skipif(not _solve_takes_args(), reason="sdekit.solve does not take args= yet (lead, core)")
-def test_args_sliced_per_chunk():  # pragma: no cover - runs once the core supports args=
+def test_args_sliced_per_chunk():
     sde = sk.SDE(lambda t, x, args: args["mu"][:, None] * x, lambda t, x, args: 0.2 * x)
     mu = np.linspace(-1.0, 1.0, N)
     res = sk.ensemble(sde, 1.0, (0.0, 1.0), n_paths=N, n_steps=8, args={"mu": mu}, backend="numpy",

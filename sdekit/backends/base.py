@@ -54,18 +54,23 @@ class ShapeChecked:
     first step would otherwise go unnoticed.
     """
 
-    __slots__ = ("fn", "name", "event", "trailing", "flat", "tail")
+    __slots__ = ("fn", "name", "event", "trailing", "flat", "tail", "args")
 
-    def __init__(self, fn, name, event, trailing=()):
+    def __init__(self, fn, name, event, trailing=(), args=None):
         self.fn, self.name = fn, name
         self.event, self.trailing = tuple(event), tuple(trailing)
         self.flat = len(self.event) == 1
         self.tail = self.event + self.trailing
+        self.args = args
+
+    def rows(self, i0, i1):
+        """The same function for paths ``i0 <= i < i1`` only (per-path parameters sliced alike)."""
+        return ShapeChecked(self.fn, self.name, self.event, self.trailing, slice_args(self.args, i0, i1))
 
     def __call__(self, t, x):
         n = x.shape[0]
         arg = x if self.flat else x.reshape((n,) + self.event)
-        out = self.fn(t, arg)
+        out = self.fn(t, arg) if self.args is None else self.fn(t, arg, self.args)
         shape = tuple(getattr(out, "shape", np.shape(out)))
         if shape != (n,) + self.tail:
             raise ShapeError(
@@ -73,6 +78,23 @@ class ShapeChecked:
                 f"(x has shape {tuple(arg.shape)})"
             )
         return out if self.flat else out.reshape((n, -1) + self.trailing)
+
+
+def slice_args(args, i0, i1):
+    """Rows ``i0:i1`` of per-path parameters (an array, or a dict of arrays), or None."""
+    if args is None:
+        return None
+    if isinstance(args, dict):
+        return {k: v[i0:i1] for k, v in args.items()}
+    return args[i0:i1]
+
+
+def terms_rows(terms, i0, i1):
+    """``terms`` for the paths ``i0 <= i < i1`` (their per-path parameters sliced)."""
+    if not isinstance(terms.drift, ShapeChecked) or terms.drift.args is None:
+        return terms
+    diffusion = terms.diffusion.rows(i0, i1) if isinstance(terms.diffusion, ShapeChecked) else terms.diffusion
+    return Terms(terms.drift.rows(i0, i1), diffusion, terms.noise, terms.ops)
 
 
 def nonfinite_error(step, t, path):
@@ -149,14 +171,38 @@ class Backend:
         """How user functions receive ``t``: a float here (the torch backend passes a 0-dim tensor)."""
         return fn
 
-    def make_terms(self, sde, n, event, m):
-        d_shape, g_shape = expected_shapes(sde, n, event, m)
-        drift = ShapeChecked(self.wrap_time(sde.drift), "drift", event)
+    def make_terms(self, sde, n, event, m, args=None):
+        drift = ShapeChecked(self.wrap_time(sde.drift), "drift", event, args=args)
         if sde.is_ode:
             return Terms(drift, zero_diffusion, zero_noise, self.ops)
         trailing = (m,) if sde.noise == "general" else ()
-        diffusion = ShapeChecked(self.wrap_time(sde.diffusion), "diffusion", event, trailing)
+        diffusion = ShapeChecked(self.wrap_time(sde.diffusion), "diffusion", event, trailing, args=args)
         return Terms(drift, diffusion, noise_fn(sde), self.ops)
+
+    def prepare_args(self, args, n, x):
+        """Per-path parameters checked (leading axis ``n``) and made arrays of this backend."""
+        if args is None:
+            return None
+        items = args.items() if isinstance(args, dict) else [(None, args)]
+        out = {}
+        for key, value in items:
+            where = "args" if key is None else f"args[{key!r}]"
+            arr = self.as_args_array(value, x, where)
+            if len(arr.shape) == 0 or arr.shape[0] != n:
+                raise ShapeError(f"{where} must have a leading path axis of length n_paths={n}; "
+                                 f"got shape {tuple(arr.shape)}")
+            out[key] = arr
+        return out[None] if not isinstance(args, dict) else out
+
+    def as_args_array(self, value, x, where):
+        from ..errors import InvalidArgumentError
+
+        if (type(value).__module__ or "").startswith("torch"):
+            raise BackendError(f"{where} is a torch tensor; per-path parameters of a {self.name!r} solve are arrays")
+        arr = np.asarray(value)
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise InvalidArgumentError(f"{where} must be a numeric array; got dtype {arr.dtype}")
+        return arr
 
     def infer_brownian_dim(self, sde, t, x):
         g = sde.diffusion(t, x)
@@ -184,12 +230,17 @@ class Backend:
         when ``j in S`` and ``i not in S``: all single components for ``d <= 32``,
         24 random halves beyond (a coupling is missed with probability ``0.75^24 < 1e-3``).
         """
+        full = diffusion
         if x.shape[1] == 1:
             return
         try:  # a few paths suffice, unless the function is tied to the solve's number of paths
-            xs = self.to_numpy(x[:4]).astype(np.float64)
+            k = min(4, x.shape[0])
+            if isinstance(diffusion, ShapeChecked):
+                diffusion = diffusion.rows(0, k)
+            xs = self.to_numpy(x[:k]).astype(np.float64)
             g0 = self.to_numpy(diffusion(t, self.from_numpy(xs, x)))
         except Exception:  # noqa: BLE001 - retried on all paths, where a genuine error resurfaces
+            diffusion = full
             xs = self.to_numpy(x).astype(np.float64)
             g0 = self.to_numpy(diffusion(t, self.from_numpy(xs, x)))
         d = xs.shape[1]

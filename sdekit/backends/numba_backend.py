@@ -100,18 +100,18 @@ class _Compiled:
     def __init__(self, fn, name):
         self.fn, self.name, self.jitted, self.compile_time = fn, name, None, 0.0
 
-    def __call__(self, t, x):
+    def __call__(self, t, x, *args):
         if self.jitted is None:
             started = time.perf_counter()
             jitted = jit_user_function(self.fn, self.name)
             try:
-                out = jitted(t, x)
+                out = jitted(t, x, *args)
             except (NumbaError, TypeError, ValueError) as e:
                 raise _cannot_compile(self.name, self.fn, e) from None
             self.jitted = jitted
             self.compile_time = time.perf_counter() - started
             return _like(out, x)
-        return _like(self.jitted(t, x), x)
+        return _like(self.jitted(t, x, *args), x)
 
 
 def _like(out, x):
@@ -171,8 +171,8 @@ class NumbaBackend(NumpyBackend):
             return False
         return True
 
-    def make_terms(self, sde, n, event, m):
-        terms = super().make_terms(sde, n, event, m)
+    def make_terms(self, sde, n, event, m, args=None):
+        terms = super().make_terms(sde, n, event, m, args)
         self._sde, self._compiled = sde, []
         for checked, name in ((terms.drift, "drift"), (terms.diffusion, "diffusion")):
             if hasattr(checked, "fn"):

@@ -58,15 +58,15 @@ class _TensorTime:
     def __init__(self, fn):
         self.fn = fn
 
-    def __call__(self, t, x):
+    def __call__(self, t, x, *args):
         if isinstance(t, torch.Tensor):
-            return self.fn(t, x)
+            return self.fn(t, x, *args)
         if torch.compiler.is_compiling():
             # Under torch.compile a product keeps t a graph input; torch.full would specialise the
             # graph on t's value and recompile every step. Same number: t rounded once to x's dtype.
-            return self.fn(torch.ones((), dtype=x.dtype, device=x.device) * t, x)
+            return self.fn(torch.ones((), dtype=x.dtype, device=x.device) * t, x, *args)
         # A fill kernel, not a host-to-device copy: no synchronisation, capturable in a CUDA graph.
-        return self.fn(torch.full((), t, dtype=x.dtype, device=x.device), x)
+        return self.fn(torch.full((), t, dtype=x.dtype, device=x.device), x, *args)
 
 
 class TorchOps:
@@ -213,6 +213,15 @@ class TorchBackend(Backend):
 
     def wrap_time(self, fn):
         return _TensorTime(fn)
+
+    def as_args_array(self, value, x, where):
+        if isinstance(value, torch.Tensor):
+            return value.to(device=x.device)
+        arr = np.asarray(value)
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise InvalidArgumentError(f"{where} must be a numeric array or tensor; got dtype {arr.dtype}")
+        t = torch.as_tensor(arr, device=x.device)
+        return t.to(x.dtype) if t.is_floating_point() else t
 
     def check_noise_backend(self, noise, x):
         super().check_noise_backend(noise, x)

@@ -61,6 +61,7 @@ class PredictorCorrector(Solver):
     calculus = "ito"
     strong_order = {"general": 0.5, "additive": 1.0}
     weak_order = {"general": 1.0}  # 2 on additive noise constant in time (OU), 1 when g depends on t
+    nfe_per_step = 3  # with the default trapezoidal corrector (instances count their corrector's)
 
     def __init__(self, corrector=None, alpha: float = 0.5):
         self.corrector = corrector if corrector is not None else TrapezoidalCorrector(alpha)
