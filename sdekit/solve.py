@@ -245,9 +245,11 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
     dtype : "float64" (default, or x0's float dtype) or "float32"
     device : torch device (torch backend)
     progress : bool, show a progress bar
-    adaptive : bool or None
+    adaptive : bool, "batch", "per_path" or None
         Adaptive step-size control (methods with an error estimate; see
-        :mod:`sdekit.adaptive`). ``None``: the method's default (``dopri5`` is adaptive).
+        :mod:`sdekit.adaptive`). ``True``/``"batch"``: one step size for all paths;
+        ``"per_path"``: each path its own steps (NumPy and Numba backends; ``stats``
+        then hold per-path arrays). ``None``: the method's default (``dopri5`` is adaptive).
     rtol, atol, max_steps : tolerances and step budget of an adaptive solve
         (defaults 1e-3, 1e-6, 100000; ``dopri5`` keeps its ODE defaults 1e-6, 1e-8).
     grid : increasing array of times from t0 to t1, instead of ``dt``/``n_steps``
@@ -285,6 +287,11 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
     solver = get_solver(method, is_ode=sde.is_ode, **method_options)
     check_compatible(solver, sde)
     solver = solver.prepare(sde)
+    per_path = False
+    if isinstance(adaptive, str):
+        if adaptive not in ("batch", "per_path"):
+            raise InvalidArgumentError(f'adaptive must be True, False, None, "batch" or "per_path"; got {adaptive!r}')
+        adaptive, per_path = True, adaptive == "per_path"
     adaptive = solver.adaptive_default if adaptive is None else check_bool("adaptive", adaptive)
     if not adaptive and (rtol is not None or atol is not None or max_steps is not None) and \
             not solver.adaptive_default:
@@ -311,10 +318,8 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
         noise = _noise_for(brownian, be, n, max(m, 1), (t0, t1), seed, plan, dtype_name, x, solver, adaptive)
     terms = be.make_terms(sde, n, event, m, be.prepare_args(args, n, x))
     if adaptive:
-        from .adaptive import integrate_adaptive
-
-        result = integrate_adaptive(be, solver, terms, x, plan, noise if m > 0 else None, noise, progress,
-                                    rtol=rtol, atol=atol, max_steps=max_steps)
+        result = be.integrate_adaptive(solver, terms, x, plan, noise if m > 0 else None, noise, progress,
+                                       rtol=rtol, atol=atol, max_steps=max_steps, per_path=per_path)
     else:
         if getattr(solver, "checks_coupling", False) and m > 0 and sde.noise == "diagonal" and not sde.additive:
             be.check_diagonal_coupling(terms.diffusion, t0, x, solver.name)

@@ -288,6 +288,12 @@ class Backend:
         """``(t, dt, x, dw, aux) -> x``, one step of ``solver``; the torch backend may compile it."""
         return partial(solver.step, terms)
 
+    def integrate_adaptive(self, solver, terms, x, plan, bm, aux_noise, progress, **options):
+        """The generic adaptive controller of :mod:`sdekit.adaptive` (a backend may run it compiled)."""
+        from ..adaptive import integrate_adaptive
+
+        return integrate_adaptive(self, solver, terms, x, plan, bm, aux_noise, progress, **options)
+
     def integrate_fixed(self, solver, terms, x, plan, bm, aux_noise, progress):
         """The fixed-step loop of :mod:`sdekit.loop` (the Numba backend fuses it where it can)."""
         from ..loop import integrate_fixed
