@@ -15,9 +15,9 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
 """
 
 from .samplers import METHODS, Ancestral, AnnealedLangevin, ReverseDiffusionPC, sample
-from .sdes import OUSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
+from .sdes import OUSDE, LinearSDE, SubVPSDE, VESDE, VPSDE, gaussian_transition
 
-__all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "LinearSDE", "sample", "Ancestral", "AnnealedLangevin",
+__all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "LinearSDE", "gaussian_transition", "sample", "Ancestral", "AnnealedLangevin",
            "ReverseDiffusionPC", "METHODS", "demo_sections"]
 
 # --- learned scores and likelihood (issue 7: likelihood.py) -------------------------------------

@@ -39,28 +39,29 @@ from sdekit.solvers import PredictorCorrector, Solver
 from sdekit.solvers.predictor_corrector import Predicted
 from sdekit_scores import LangevinCorrector, as_score, probability_flow, reverse
 
+from .sdes import gaussian_transition
+
 METHODS = ("euler_maruyama", "heun", "pc", "ode", "ancestral", "annealed_langevin")
 ALIASES = {"em": "euler_maruyama", "predictor_corrector": "pc", "probability_flow": "ode",
            "ddpm": "ancestral", "ncsn": "annealed_langevin"}
-
-
-def _marg(forward, t):
-    m, s = forward.marginal(float(t))[:2]
-    return float(m), float(s)
 
 
 class ReverseDiffusionPC(PredictorCorrector):
     r"""Predictor–corrector with Song et al.'s *reverse-diffusion* predictor (their Alg. 5 with their Eq. 46/47).
 
     Over the reversed step ``[s, s + ds]`` (forward times ``t = T − s`` down to ``t' = t − ds``),
-    with the forward transition ``x_t | x_{t'} ~ N(a x_{t'}, v I)`` (``forward.transition``):
+    with the forward transition ``x_t | x_{t'} ~ N(a x_{t'} + b, v I)``
+    (:func:`~sdekit_diffusion.gaussian_transition`, mean shift ``b`` included):
 
-    .. math::  \tilde x = x + (1 - a)\,x + v\,\nabla\log p_t(x) + \sqrt{v}\,z,
+    .. math::  \tilde x = x + (1 - a)\,x - b + v\,\nabla\log p_t(x) + \sqrt{v}\,z,
 
-    i.e. ``x − f_i + G_i² s + G_i z`` with the discrete ``f_i = (a − 1) x``, ``G_i² = v``
-    (for VE: ``v = σ_t² − σ_{t'}²``, as in SMLD; for VP ``a = sqrt(1 − β_i)``-like).
+    i.e. ``x − f_i + G_i² s + G_i z`` with the discrete ``f_i = (a − 1) x + b``, ``G_i² = v``
+    (for VE: ``v = σ_t² − σ_{t'}²``, as in SMLD; for VP ``a = sqrt(1 − β_i)``-like; ``b = 0``
+    for both, ``b = μ(1 − a)`` for an OU process with mean μ).
     ``z = ΔW/sqrt(ds)`` is the step's Brownian increment. The corrector
-    (:class:`~sdekit_scores.LangevinCorrector`) then acts at ``t'``. Itô, weak order 1.
+    (:class:`~sdekit_scores.LangevinCorrector`) then acts at ``t'``; it receives this step's
+    drift ``((1 − a) x − b + v ∇log p_t)/ds`` and diffusion ``sqrt(v/ds)`` as the predictor's
+    ``f`` and ``g`` (so the core's ``TrapezoidalCorrector`` works too). Itô, weak order 1.
 
     >>> import sdekit as sk, sdekit_scores as sks
     >>> from sdekit_diffusion import VESDE, ReverseDiffusionPC
@@ -82,21 +83,31 @@ class ReverseDiffusionPC(PredictorCorrector):
 
     def step(self, terms, t, dt, x, dw, aux):
         tf = self.T - t
-        a, v = self.forward.transition(tf - dt, tf)
+        tr = gaussian_transition(self.forward, tf - dt, tf)
+        a, b, v = tr.a, tr.b, tr.v
         grad = self.score(tf, x)
-        x_pred = x * (2.0 - a) + v * grad + (math.sqrt(v / dt)) * dw
-        return self.corrector(terms, t, dt, Predicted(x, x_pred, None, None, dw, aux))
+        g = math.sqrt(v / dt)
+        x_pred = x * (2.0 - a) + v * grad + g * dw
+        drift = x * (1.0 - a) + v * grad
+        if b:
+            x_pred, drift = x_pred - b, drift - b
+        f = drift * (1.0 / dt)  # this step's drift and diffusion, for correctors that read them
+        return self.corrector(terms, t, dt, Predicted(x, x_pred, f, g + 0.0 * x, dw, aux))
 
 
 class Ancestral(Solver):
     r"""Ancestral (DDPM-style) sampling for a linear forward SDE with exact Gaussian transitions.
 
     Over the reversed step from forward time ``t`` to ``t' = t − Δ`` with marginals
-    ``(m, s)``, ``(m', s')`` and transition ``x_t | x_{t'} ~ N(a x_{t'}, v I)``
-    (``a = m/m'``, ``v = s² − a² s'²``), replace ``x_0`` in the Gaussian posterior
-    ``q(x_{t'} | x_t, x_0)`` by Tweedie's estimate ``x̂_0 = (x + s² ∇log p_t(x)) / m``:
+    ``x_t | x_0 ~ N(m x_0 + c, s² I)``, ``x_{t'} | x_0 ~ N(m' x_0 + c', s'² I)`` and transition
+    ``x_t | x_{t'} ~ N(a x_{t'} + b, v I)`` (``a = m/m'``, ``b = c − a c'``, ``v = s² − a² s'²``;
+    :func:`~sdekit_diffusion.gaussian_transition`), replace ``x_0`` in the Gaussian posterior
+    ``q(x_{t'} | x_t, x_0)`` by Tweedie's estimate ``x̂_0 = (x − c + s² ∇log p_t(x)) / m``:
 
-    .. math::  x_{t'} = \frac{a s'^2\,x + m' v\,\hat x_0}{s^2} + \sqrt{\frac{v\,s'^2}{s^2}}\;z .
+    .. math::  x_{t'} = \frac{a s'^2\,(x - b) + v\,(m' \hat x_0 + c')}{s^2} + \sqrt{\frac{v\,s'^2}{s^2}}\;z
+
+    (the posterior of a Gaussian prior ``N(m' x_0 + c', s'²)`` and likelihood ``N(a x_{t'} + b, v)``;
+    the shifts vanish for VE, VP and sub-VP).
 
     For VE this is SMLD's ancestral rule ``x + (σ_t² − σ_{t'}²) ∇log p + ...`` exactly;
     for VP it is DDPM's Algorithm 2 with the posterior variance β̃ (Ho et al. 2020).
@@ -125,14 +136,15 @@ class Ancestral(Solver):
 
     def step(self, terms, t, dt, x, dw, aux):
         tf = self.T - t
-        tp = tf - dt
-        m, s = _marg(self.forward, tf)
-        mp, sp = _marg(self.forward, tp)
-        a = m / mp
-        v = max(s * s - a * a * sp * sp, 0.0)
+        tr = gaussian_transition(self.forward, tf - dt, tf)
+        a, b, v = tr.a, tr.b, tr.v
+        mp, sp, cp, m, s, c = tr.m_from, tr.s_from, tr.c_from, tr.m_to, tr.s_to, tr.c_to
         grad = self.score(tf, x)
-        x0 = (x + (s * s) * grad) * (1.0 / m)
-        mean = (x * (a * sp * sp) + x0 * (mp * v)) * (1.0 / (s * s))
+        num = x + (s * s) * grad
+        x0 = (num - c if c else num) * (1.0 / m)  # Tweedie
+        mean = ((x - b if b else x) * (a * sp * sp) + x0 * (mp * v)) * (1.0 / (s * s))
+        if cp:
+            mean = mean + cp * v / (s * s)
         return mean + math.sqrt(v * sp * sp / (s * s) / dt) * dw
 
 
@@ -184,7 +196,7 @@ class AnnealedLangevin(Solver):
 
     def step(self, terms, t, dt, x, dw, aux):
         tp = self.T - (t + dt)
-        _, sp = _marg(self.forward, tp)
+        _, sp = (float(v) for v in self.forward.marginal(tp)[:2])
         alpha = self.step_size * sp * sp
         for k in range(self.n_inner):
             z = dw * (1.0 / math.sqrt(dt)) if k == 0 else aux[k - 1]
