@@ -206,13 +206,14 @@ class AnnealedLangevin(Solver):
         return x
 
 
-def _torch_score(score):
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
-    fn = getattr(score, "fn", score)
-    return isinstance(fn, torch.nn.Module)
+def _torch_device(score):
+    """The device of a torch score's module (``None`` for a score that is not torch)."""
+    if getattr(score, "kind", None) != "torch":
+        return None
+    module = getattr(score, "module", None)
+    for p in (module.parameters() if module is not None else ()):
+        return p.device
+    return "cpu"
 
 
 def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1e-3, seed=0, backend="auto",
@@ -232,7 +233,8 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     eps : the cut-off: integration stops at forward time ``eps`` (scores blow up at 0 for
         data without density, and ``g`` of VE is largest relative to ``s_t`` there).
     seed : prior draw and every increment / auxiliary normal.
-    backend : passed to ``sdekit.solve``; ``"auto"`` uses torch when the score is a torch module.
+    backend : passed to ``sdekit.solve``; ``"auto"`` uses torch when the score is a torch module
+        (or an adapter of one, :func:`sdekit_scores.from_epsilon`), on the module's device.
     options : ``x_T`` (initial state instead of the prior draw); ``pc``: ``snr`` (0.1),
         ``n_corrector`` (1), ``predictor`` (``"reverse_diffusion"`` or ``"euler_maruyama"``),
         ``norm`` (``"batch"``/``"path"``); ``ode``: ``solver`` (``"rk4"``, ``"heun"``, ``"euler"``,
@@ -268,10 +270,12 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
             raise InvalidArgumentError("forward has no prior_sample(n, d, seed); pass x_T=")
         x_T = forward.prior_sample(n, d, seed)
     return_solution = options.pop("return_solution", False)
-    if backend == "auto" and _torch_score(score):
+    device = _torch_device(score) if backend == "auto" else None
+    if device is not None:
         import torch
 
-        x_T = torch.as_tensor(np.asarray(x_T), dtype=torch.float64)
+        x_T = x_T if torch.is_tensor(x_T) else torch.as_tensor(np.asarray(x_T), dtype=torch.float64)
+        x_T = x_T.to(device)
     divergence = options.pop("divergence", None)
     span = (0.0, T - eps)
     solve_kw = {k: options.pop(k) for k in ("dtype", "device", "progress", "save_at") if k in options}
