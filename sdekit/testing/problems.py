@@ -52,30 +52,69 @@ def _is_torch(x) -> bool:
     return (type(x).__module__ or "").startswith("torch")
 
 
-def _real(v, name):
-    """``v`` as a finite float64 array, else :class:`InvalidArgumentError` naming ``name``.
+def check_array(name, value):
+    """``value`` as a finite float64 array, else :class:`InvalidArgumentError` naming ``name``.
 
     Refuses what ``np.asarray(v, dtype=float)`` would silently mangle or crash on:
     strings, booleans, ``None``, ragged nesting, complex values (NumPy would drop
     the imaginary part), NaN and infinities.
+
+    >>> check_array("mu", [0.5, 1.0])
+    array([0.5, 1. ])
+    >>> check_array("mu", float("nan"))
+    Traceback (most recent call last):
+    sdekit.errors.InvalidArgumentError: mu must be finite; got nan
     """
-    if _is_torch(v):
-        v = v.detach().cpu().numpy()
+    if _is_torch(value):
+        value = value.detach().cpu().numpy()
     try:
-        a = np.asarray(v)
+        a = np.asarray(value)
     except (TypeError, ValueError):  # ragged nesting
-        raise InvalidArgumentError(f"{name} must be a real number or an array of them; got {reprlib.repr(v)}") \
+        raise InvalidArgumentError(f"{name} must be a real number or an array of them; got {reprlib.repr(value)}") \
             from None
     if a.dtype.kind not in "iuf":
-        raise InvalidArgumentError(f"{name} must hold real numbers; got {reprlib.repr(v)} (dtype {a.dtype})")
+        raise InvalidArgumentError(f"{name} must hold real numbers; got {reprlib.repr(value)} (dtype {a.dtype})")
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
-        raise InvalidArgumentError(f"{name} must be finite; got {reprlib.repr(v)}")
+        raise InvalidArgumentError(f"{name} must be finite; got {reprlib.repr(value)}")
     return a
 
 
-def _count(name, value, *, minimum=1, maximum=None):
-    """An integer count ``minimum <= value <= maximum`` (never a float truncated to one)."""
+
+def check_real(name, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A finite real scalar (never a bool or a string), optionally in ``[low, high]`` (ends open if asked).
+
+    >>> check_real("alpha", 0.05, low=0.0, high=1.0, low_open=True, high_open=True)
+    0.05
+    >>> check_real("tol", -1.0, low=0.0)
+    Traceback (most recent call last):
+    sdekit.errors.InvalidArgumentError: tol must be a finite float >= 0.0; got -1.0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidArgumentError(f"{name} must be a finite float; got {reprlib.repr(value)}")
+    v = float(value)
+    bad_low = low is not None and (v <= low if low_open else v < low)
+    bad_high = high is not None and (v >= high if high_open else v > high)
+    if not math.isfinite(v) or bad_low or bad_high:
+        if low is not None and high is not None:
+            want = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        elif low is not None:
+            want = f"{'>' if low_open else '>='} {low}"
+        elif high is not None:
+            want = f"{'<' if high_open else '<='} {high}"
+        else:
+            want = ""
+        raise InvalidArgumentError(f"{name} must be a finite float{' ' + want if want else ''}; got {value!r}")
+    return v
+
+
+def check_count(name, value, *, minimum=1, maximum=None) -> int:
+    """An integer count ``minimum <= value <= maximum`` (never a float truncated to one, never a bool).
+
+    >>> check_count("n_paths", 2.5)
+    Traceback (most recent call last):
+    sdekit.errors.InvalidArgumentError: n_paths must be an integer >= 1; got 2.5
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise InvalidArgumentError(f"{name} must be an integer >= {minimum}; got {value!r}")
     value = int(value)
@@ -86,7 +125,14 @@ def _count(name, value, *, minimum=1, maximum=None):
     return value
 
 
-def _span(t_span):
+_count = check_count
+
+
+def check_span(t_span):
+    """``(t0, t1)`` as finite floats with ``t1 > t0`` (:func:`sdekit.validation.check_t_span`), never a string."""
+    # A string is iterable and each character may parse as a float: "01" is not (0.0, 1.0).
+    if isinstance(t_span, (str, bytes)):
+        raise InvalidArgumentError(f"t_span must be a pair (t0, t1) of floats; got {t_span!r}")
     return check_t_span(t_span)
 
 
@@ -105,7 +151,7 @@ MAX_SAMPLE_VALUES = 2**31
 
 def _as_cov(cov, d, name="cov"):
     """A ``(d, d)`` symmetric positive-definite matrix from a scalar variance, a ``(d,)`` diagonal or ``(d, d)``."""
-    c = _real(cov, name)
+    c = check_array(name, cov)
     if c.ndim == 0:
         c = c * np.eye(d)
     elif c.ndim == 1:
@@ -173,12 +219,12 @@ class GaussianMixture:
     """
 
     def __init__(self, weights, means, stds=None, *, covs=None):
-        w = _real(weights, "weights").reshape(-1)
+        w = check_array("weights", weights).reshape(-1)
         if w.size == 0:
             raise ShapeError("weights must have at least one entry")
         if np.any(w < 0) or w.sum() <= 0:
             raise InvalidArgumentError(f"weights must be non-negative with a positive sum; got {w.tolist()}")
-        mu = _real(means, "means")
+        mu = check_array("means", means)
         if mu.ndim == 0:
             mu = mu.reshape(1, 1)
         elif mu.ndim == 1:
@@ -189,14 +235,14 @@ class GaussianMixture:
         if (stds is None) == (covs is None):
             raise InvalidArgumentError("give exactly one of stds (isotropic standard deviations) and covs")
         if stds is not None:
-            s = _real(stds, "stds").reshape(-1) if np.ndim(stds) else _real(stds, "stds").reshape(1)
+            s = check_array("stds", stds).reshape(-1)
             if s.size not in (1, K):
                 raise ShapeError(f"stds must be a scalar or have one entry per component ({K}); got shape {s.shape}")
             if np.any(s <= 0):
                 raise InvalidArgumentError(f"stds must be positive; got {s.tolist()}")
             c = np.broadcast_to(s * s, (K,))
         else:
-            c = _real(covs, "covs")
+            c = check_array("covs", covs)
             if c.ndim == 0:
                 c = np.broadcast_to(c, (K,))
             elif c.ndim == 2 and c.shape != (K, d):  # one shared (d, d) matrix
@@ -304,7 +350,7 @@ class GaussianMixture:
                                            "whose marginal CDF to evaluate)")
             axis = 0
         axis = _count("axis", axis, minimum=0, maximum=self.d - 1)
-        x = _real(x, "x")
+        x = check_array("x", x)
         sd = np.sqrt(self.covs[:, axis, axis])
         return (self.weights * ndtr((x[..., None] - self.means[:, axis]) / sd)).sum(-1)
 
@@ -374,7 +420,7 @@ class GaussianMixture:
         ones = np.ones(self.d)
         parts = []
         for name, v in (("m", m), ("s", s), ("b", b)):
-            a = _real(v, name)
+            a = check_array(name, v)
             if a.ndim > 1 or a.size not in (1, self.d):
                 raise ShapeError(f"{name} must be a scalar or ({self.d},); got shape {a.shape}")
             parts.append(a * ones)
@@ -399,7 +445,7 @@ class Gaussian(GaussianMixture):
     """
 
     def __init__(self, mean, cov):
-        mu = np.atleast_1d(_real(mean, "mean"))
+        mu = np.atleast_1d(check_array("mean", mean))
         if mu.ndim != 1:
             raise ShapeError(f"mean must be (d,); got shape {mu.shape}")
         self._set(np.ones(1), mu[None, :], _as_cov(cov, mu.size, "cov")[None])
@@ -504,7 +550,7 @@ def _block_seed(seed, block):
 
 def _vec(v, d=None, name="value"):
     """A finite ``(d,)`` float array from a scalar or a ``(d,)`` array (typed errors naming ``name``)."""
-    a = np.atleast_1d(_real(v, name))
+    a = np.atleast_1d(check_array(name, v))
     if a.ndim != 1:
         raise ShapeError(f"{name} must be a scalar or a 1-D array; got shape {a.shape}")
     if d is not None and a.size == 1:
@@ -527,7 +573,7 @@ def _dim(**arrays):
 
 
 def _scalar(v, name):
-    a = _real(v, name)
+    a = check_array(name, v)
     if a.ndim != 0:
         raise ShapeError(f"{name} must be a scalar; got shape {a.shape}")
     return float(a)
@@ -561,7 +607,7 @@ def gbm(mu=0.5, sigma=0.8, x0=1.0, t_span=(0.0, 1.0)):
     >>> p.d, p.sde.noise, p.mean(0.0)
     (2, 'diagonal', array([1., 2.]))
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     d = _dim(mu=mu, sigma=sigma, x0=x0)
     mu, sigma, x0 = _vec(mu, d, "mu"), _vec(sigma, d, "sigma"), _vec(x0, d, "x0")
     t0 = t_span[0]
@@ -587,7 +633,7 @@ def gbm_stratonovich(mu=0.5, sigma=0.8, x0=1.0, t_span=(0.0, 1.0)):
     >>> gbm_stratonovich().sde.calculus
     'stratonovich'
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     d = _dim(mu=mu, sigma=sigma, x0=x0)
     mu, sigma, x0 = _vec(mu, d, "mu"), _vec(sigma, d, "sigma"), _vec(x0, d, "x0")
     t0 = t_span[0]
@@ -617,7 +663,7 @@ def ou(theta=2.0, mu=1.0, sigma=0.7, x0=0.0, t_span=(0.0, 1.0)):
     >>> ou().mean(0.0), ou().var(0.0)
     (array([0.]), array([0.]))
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     d = _dim(theta=theta, mu=mu, sigma=sigma, x0=x0)
     theta, mu, sigma, x0 = (_vec(v, d, n) for v, n in ((theta, "theta"), (mu, "mu"), (sigma, "sigma"), (x0, "x0")))
     _nonzero("theta", theta)  # the variance sigma^2 (1 - e^{-2 theta tau}) / (2 theta) divides by it
@@ -653,7 +699,7 @@ def ou_time_varying(beta_min=0.1, beta_max=20.0, mu=0.0, sigma=1.0, x0=1.0, t_sp
     >>> p.mean(1.0).round(4), p.var(1.0).round(6)
     (array([0.0066]), array([0.999957]))
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     d = _dim(mu=mu, sigma=sigma, x0=x0)
     mu, sigma, x0 = _vec(mu, d, "mu"), _vec(sigma, d, "sigma"), _vec(x0, d, "x0")
     t0 = t_span[0]
@@ -700,7 +746,7 @@ def linear_additive(alpha=0.5, beta=1.0, x0=1.0, t_span=(0.0, 1.0)):
     >>> p.sde.additive, p.exact(0.0, p.x0, [[0.0]])
     (True, array([[1.]]))
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     d = _dim(alpha=alpha, beta=beta, x0=x0)
     alpha, beta, x0 = _vec(alpha, d, "alpha"), _vec(beta, d, "beta"), _vec(x0, d, "x0")
     t0 = t_span[0]
@@ -735,10 +781,10 @@ def _rotation(d, angle):
 
 def _commuting_linear(name, a, b, x0, t_span, q, calculus, noise):
     r"""dX = A X dt + Σ_k B_k X (∘)dW_k with A = Q diag(a) Qᵀ, B_k = Q diag(b_k) Qᵀ (all commute)."""
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     _choice("calculus", calculus, ("ito", "stratonovich"))
     a = _vec(a, None, "a")
-    b = np.atleast_2d(_real(b, "b"))  # (m, d)
+    b = np.atleast_2d(check_array("b", b))  # (m, d)
     d, m = a.size, b.shape[0]
     if b.ndim != 2 or b.shape[1] != d:
         want = f"({d},)" if noise == "scalar" else f"(m, {d})"
@@ -808,7 +854,7 @@ def scalar_linear(a=(0.3, -0.5), b=(0.6, 0.4), x0=None, t_span=(0.0, 1.0), angle
     a = _vec(a, None, "a")
     d = a.size
     x0 = np.linspace(1.0, 0.5, d) if x0 is None else x0
-    b = np.atleast_1d(_real(b, "b"))
+    b = np.atleast_1d(check_array("b", b))
     if b.ndim != 1:
         raise ShapeError(f"b must have shape ({d},) for scalar noise; got {b.shape}")
     name = "scalar_linear" if calculus == "ito" else "scalar_linear_stratonovich"
@@ -881,7 +927,7 @@ def langevin_gaussian(mean=0.0, cov=1.0, x0=None, t_span=(0.0, 2.0)):
     >>> bool(abs(p.var(50.0) - [1.0, 2.0]).max() < 1e-9)
     True
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     g = Gaussian(mean, cov)
     m_, C = g.mean, g.cov
     d = m_.size
@@ -921,15 +967,16 @@ def langevin_mixture(weights=(0.3, 0.7), means=(-5.0, 5.0), stds=(2.0, 2.0), x0=
     >>> p.mean(0.3), p.var(0.3), p.initial(4, seed=0).shape
     (array([2.]), array([25.]), (4, 1))
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     _choice("start", start, ("stationary", "point"))
     gm = GaussianMixture(weights, means, stds)
+    x0 = _vec(x0, gm.d, "x0")  # checked even where start="stationary" ignores it
     sde = SDE(lambda t, x: gm.score(x), lambda t, x: math.sqrt(2.0) + 0.0 * x, additive=True)
     if start == "stationary":
         return Problem("langevin_mixture", sde, gm.mean.copy(), tuple(t_span), exact=None,
                        mean=lambda t: gm.mean.copy(), var=lambda t: gm.var.copy(), stationary=gm, x0_law=gm,
                        params=dict(weights=gm.weights, means=gm.means, stds=gm.stds, start=start))
-    return Problem("langevin_mixture", sde, _vec(x0, gm.d, "x0"), tuple(t_span), exact=None, stationary=gm,
+    return Problem("langevin_mixture", sde, x0, tuple(t_span), exact=None, stationary=gm,
                    params=dict(weights=gm.weights, means=gm.means, stds=gm.stds, start=start))
 
 
@@ -949,7 +996,7 @@ def ode_riccati(x0=0.5, t_span=(0.0, 2.0)):
     >>> round(float(p.exact(0.0, p.x0, None)[0, 0]), 12)
     0.5
     """
-    t_span = _span(t_span)
+    t_span = check_span(t_span)
     x0 = _vec(x0, None, "x0")
     t0 = t_span[0]
     ode = ODE(lambda t, x: (0.5 * math.cos(t)) * (1.0 + x * x))
