@@ -49,13 +49,13 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
 import sdekit as sk
 from sdekit.errors import InvalidArgumentError, ShapeError
+from sdekit.testing.problems import check_real
 from sdekit.validation import check_positive_int
 from sdekit_scores import probability_flow
 
@@ -154,14 +154,6 @@ def _augmented(velocity, d, probes):
     return rhs
 
 
-def _positive_float(name, v, *, allow_zero=False):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v) \
-            or v < 0 or (v == 0 and not allow_zero):
-        want = "a finite float >= 0" if allow_zero else "a positive finite float"
-        raise InvalidArgumentError(f"{name} must be {want}; got {v!r}")
-    return float(v)
-
-
 def log_likelihood(forward, score, x, *, seed=0, eps=1e-5, rtol=1e-5, atol=1e-5, divergence="auto",
                    n_probes=4, first_step=None, max_steps=100_000, dtype=None, device=None,
                    return_stats=False):
@@ -212,21 +204,21 @@ def log_likelihood(forward, score, x, *, seed=0, eps=1e-5, rtol=1e-5, atol=1e-5,
     y, is_numpy = _as_state(x, dtype, device)
     n, d = y.shape
     T = getattr(forward, "T", 1.0)
-    T = _positive_float("forward.T", T)
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not 0.0 <= eps < T:
+    T = check_real("forward.T", T, low=0.0, low_open=True)
+    eps = check_real("eps", eps, low=0.0)
+    if not eps < T:
         raise InvalidArgumentError(f"eps must satisfy 0 <= eps < T = {T}; got {eps!r}")
-    eps = float(eps)
     if not callable(getattr(forward, "prior_logp", None)):
         raise InvalidArgumentError(f"forward must have prior_logp(x) (a diffusion forward SDE); "
                                    f"got {type(forward).__name__}")
     if not callable(score):
         raise InvalidArgumentError(f"score must be a callable (t, x) -> (n, d) tensor; got {type(score).__name__}")
-    rtol, atol = _positive_float("rtol", rtol, allow_zero=True), _positive_float("atol", atol, allow_zero=True)
+    rtol, atol = check_real("rtol", rtol, low=0.0), check_real("atol", atol, low=0.0)
     if rtol == 0 and atol == 0:
         raise InvalidArgumentError("rtol and atol cannot both be 0")
     max_steps = check_positive_int("max_steps", max_steps)
     if first_step is not None:
-        first_step = _positive_float("first_step", first_step)
+        first_step = check_real("first_step", first_step, low=0.0, low_open=True)
     if divergence == "auto":
         divergence = "exact" if d <= EXACT_MAX_DIM else "hutchinson"
     if divergence not in ("exact", "hutchinson"):
@@ -269,14 +261,24 @@ def dequantize(x, n_bins=256, *, seed=0):
     >>> bool((0 <= y[0, 0] < 1 / 256) and (255 / 256 <= y[0, 1] < 1))
     True
     """
+    n_bins = check_positive_int("n_bins", n_bins)
+    seed = sk.philox.check_seed(seed)
     is_numpy = not torch.is_tensor(x)
-    xt = torch.as_tensor(np.asarray(x)) if is_numpy else x
+    try:
+        xt = torch.as_tensor(np.asarray(x)) if is_numpy else x
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidArgumentError(f"x must be an (n, D) array of integers; got {type(x).__name__}") from None
     if xt.ndim != 2:
         raise ShapeError(f"x must have shape (n, D); got {tuple(xt.shape)}")
+    if torch.is_complex(xt) or xt.dtype == torch.bool or not (torch.is_floating_point(xt) or xt.dtype in
+                                                              (torch.int8, torch.uint8, torch.int16, torch.int32,
+                                                               torch.int64)):
+        raise InvalidArgumentError(f"x must hold integers in [0, {n_bins - 1}]; got dtype {xt.dtype}")
     xf = xt.to(torch.float64)
-    if torch.any(xf < 0) or torch.any(xf > n_bins - 1) or torch.any(xf != torch.round(xf)):
+    if not torch.isfinite(xf).all() or torch.any(xf < 0) or torch.any(xf > n_bins - 1) \
+            or torch.any(xf != torch.round(xf)):
         raise InvalidArgumentError(f"x must hold integers in [0, {n_bins - 1}] (n_bins={n_bins})")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(seed)
     u = torch.rand(tuple(xt.shape), generator=gen, dtype=torch.float64).to(xf.device)
     y = (xf + u) / n_bins
     return y.numpy() if is_numpy else y
@@ -313,12 +315,17 @@ def bits_per_dim(forward, score, x, *, n_bins=256, data_range=(0.0, 1.0), seed=0
     >>> bool(np.abs(bpd - ref).max() < 1e-3)
     True
     """
-    a, b = (float(v) for v in data_range)
+    try:
+        a, b = data_range
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"data_range must be a pair (a, b); got {data_range!r}") from None
+    a, b = check_real("data_range[0]", a), check_real("data_range[1]", b)
     if not b > a:
         raise InvalidArgumentError(f"data_range must be (a, b) with b > a; got {data_range!r}")
+    seed = sk.philox.check_seed(seed)
     y = dequantize(x, n_bins, seed=seed)
     z = a + (b - a) * y
-    options.setdefault("seed", int(seed) + 1)
+    options.setdefault("seed", (seed + 1) % 2**64)
     ll = log_likelihood(forward, score, z, **options)
     D = (z.shape[1])
     return (-ll - D * math.log(b - a) + D * math.log(n_bins)) / (D * math.log(2))

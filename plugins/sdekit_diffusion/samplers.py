@@ -34,9 +34,10 @@ import math
 import numpy as np
 
 import sdekit as sk
-from sdekit.errors import InvalidArgumentError
+from sdekit.errors import InvalidArgumentError, ShapeError
 from sdekit.solvers import PredictorCorrector, Solver
 from sdekit.solvers.predictor_corrector import Predicted
+from sdekit.testing.problems import check_count, check_real
 from sdekit_scores import LangevinCorrector, as_score, probability_flow, reverse
 
 from .sdes import gaussian_transition
@@ -78,7 +79,7 @@ class ReverseDiffusionPC(PredictorCorrector):
 
     def __init__(self, forward, score, T, corrector):
         super().__init__(corrector=corrector)
-        self.forward, self.score, self.T = forward, as_score(score), float(T)
+        self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
         self.nfe_per_step = 1 + int(getattr(corrector, "nfe", 1))
 
     def step(self, terms, t, dt, x, dw, aux):
@@ -132,7 +133,7 @@ class Ancestral(Solver):
     nfe_per_step = 1
 
     def __init__(self, forward, score, T):
-        self.forward, self.score, self.T = forward, as_score(score), float(T)
+        self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
 
     def step(self, terms, t, dt, x, dw, aux):
         tf = self.T - t
@@ -184,12 +185,9 @@ class AnnealedLangevin(Solver):
     calculus = "any"
 
     def __init__(self, forward, score, T, step_size=0.1, n_inner=2, snr=None):
-        if not step_size > 0:
-            raise InvalidArgumentError(f"step_size must be positive; got {step_size!r}")
-        if int(n_inner) != n_inner or n_inner < 1:
-            raise InvalidArgumentError(f"n_inner must be a positive integer; got {n_inner!r}")
-        self.forward, self.score, self.T = forward, as_score(score), float(T)
-        self.step_size, self.n_inner = float(step_size), int(n_inner)
+        self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
+        self.step_size = check_real("step_size", step_size, low=0.0, low_open=True)
+        self.n_inner = check_count("n_inner", n_inner)
         self.langevin = None if snr is None else LangevinCorrector(self.score, snr, T=T, n_steps=1)
         self.n_aux = self.n_inner - 1
         self.nfe_per_step = self.n_inner
@@ -256,12 +254,13 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     >>> x.shape, round(float((x > 0).mean()), 1)
     ((2000, 1), 0.7)
     """
-    name = ALIASES.get(method, method)
+    name = ALIASES.get(method, method) if isinstance(method, str) else method
     if name not in METHODS:
         raise InvalidArgumentError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    T = float(getattr(forward, "T", 1.0))
-    eps = float(eps)
-    if not 0.0 <= eps < T:
+    n, d = check_count("n", n), check_count("d", d)
+    T = check_real("forward.T", getattr(forward, "T", 1.0), low=0.0, low_open=True)
+    eps = check_real("eps", eps, low=0.0)
+    if not eps < T:
         raise InvalidArgumentError(f"eps must be in [0, T={T}); got {eps}")
     score = as_score(score)
     x_T = options.pop("x_T", None)
@@ -269,7 +268,11 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
         if not hasattr(forward, "prior_sample"):
             raise InvalidArgumentError("forward has no prior_sample(n, d, seed); pass x_T=")
         x_T = forward.prior_sample(n, d, seed)
+    elif tuple(getattr(x_T, "shape", np.shape(x_T))) != (n, d):
+        raise ShapeError(f"x_T must have shape (n, d) = ({n}, {d}); got {tuple(getattr(x_T, 'shape', np.shape(x_T)))}")
     return_solution = options.pop("return_solution", False)
+    if not isinstance(return_solution, (bool, np.bool_)):
+        raise InvalidArgumentError(f"return_solution must be a bool; got {return_solution!r}")
     device = _torch_device(score) if backend == "auto" else None
     if device is not None:
         import torch
@@ -284,7 +287,8 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     if name == "ode":
         solver = options.pop("solver", "rk4")
         if solver == "dopri5":
-            solve_kw["method"] = sk.solvers.Dopri5(rtol=options.pop("rtol", 1e-6), atol=options.pop("atol", 1e-8))
+            rtol = check_real("rtol", options.pop("rtol", 1e-6), low=0.0)
+            solve_kw["method"] = sk.solvers.Dopri5(rtol=rtol, atol=check_real("atol", options.pop("atol", 1e-8), low=0.0))
         else:
             solve_kw["method"] = solver
         problem = probability_flow(forward, score, T=T, divergence=divergence)
@@ -293,7 +297,8 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
         if name in ("euler_maruyama", "heun"):
             solve_kw["method"] = name
         elif name == "pc":
-            corr = LangevinCorrector(score, options.pop("snr", 0.1), T=T, n_steps=options.pop("n_corrector", 1),
+            n_corrector = check_count("n_corrector", options.pop("n_corrector", 1))
+            corr = LangevinCorrector(score, options.pop("snr", 0.1), T=T, n_steps=n_corrector,
                                      norm=options.pop("norm", "batch"))
             predictor = options.pop("predictor", "reverse_diffusion")
             if predictor == "reverse_diffusion":
@@ -308,7 +313,7 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
             snr, step_size = options.pop("snr", None), options.pop("step_size", None)
             if snr is None and step_size is None:
                 snr = 0.3
-            solve_kw["method"] = AnnealedLangevin(forward, score, T, step_size=step_size or 0.1,
+            solve_kw["method"] = AnnealedLangevin(forward, score, T, step_size=0.1 if step_size is None else step_size,
                                                   n_inner=options.pop("n_inner", 2), snr=snr)
     if options:
         raise InvalidArgumentError(f"unknown options for method {method!r}: {sorted(options)}")

@@ -34,7 +34,6 @@ so a solve with the same seed draws independent increments).
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -42,7 +41,7 @@ import numpy as np
 import sdekit as sk
 from sdekit import philox
 from sdekit.errors import InvalidArgumentError
-from sdekit.testing.problems import MAX_SAMPLE_ROWS, MAX_SAMPLE_VALUES
+from sdekit.testing.problems import MAX_SAMPLE_ROWS, MAX_SAMPLE_VALUES, check_real
 from sdekit.validation import check_positive_int
 
 from sdekit_scores import _arrays as Ar
@@ -51,17 +50,8 @@ from sdekit_scores.analytic import marginal_parts
 _NODE_PRIOR = 2**64 - 8
 
 
-def _check_real(name, v):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-        raise InvalidArgumentError(f"{name} must be a finite float; got {v!r}")
-    return float(v)
-
-
 def _check_positive(name, v):
-    v = _check_real(name, v)
-    if not v > 0:
-        raise InvalidArgumentError(f"{name} must be a positive finite float; got {v!r}")
-    return v
+    return check_real(name, v, low=0.0, low_open=True)
 
 
 class Transition(NamedTuple):
@@ -295,7 +285,7 @@ class OUSDE(LinearSDE):
     def __init__(self, theta=1.0, sigma=1.0, mu=0.0, T=1.0):
         self.theta = _check_positive("theta", theta)
         self.sigma_ = _check_positive("sigma", sigma)
-        self.mu = _check_real("mu", mu)
+        self.mu = check_real("mu", mu)
         self.T = _check_positive("T", T)
         self.prior_std = self.sigma_ / math.sqrt(2 * self.theta)
         self.prior_mean = self.mu
