@@ -16,7 +16,7 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
 (2.0, 0.5)
 """
 
-from sdekit_scores.optional import load_torch_part, torch_installed
+from sdekit_scores.optional import lazy_parts, torch_installed
 
 from .samplers import METHODS, Ancestral, AnnealedLangevin, ReverseDiffusionPC, sample
 from .sdes import OUSDE, LinearSDE, SubVPSDE, VESDE, VPSDE, gaussian_transition
@@ -30,17 +30,7 @@ if torch_installed():
     __all__ += list(_TORCH_PARTS)
 
 
-def __getattr__(name):
-    module = _TORCH_PARTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = load_torch_part(__name__, name, module)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_TORCH_PARTS))
+__getattr__, __dir__ = lazy_parts(__name__, _TORCH_PARTS, globals())
 
 
 def _diffusion_section(out_dir, quick=False):

@@ -22,7 +22,7 @@ SDE(noise='diagonal', calculus='ito', additive=True)
 
 from .analytic import Gaussian, GaussianMixture, PerturbedScore, marginal_parts
 from .corrector import LangevinCorrector
-from .optional import load_torch_part, torch_installed
+from .optional import lazy_parts, torch_installed
 from .protocol import Score, as_score, from_denoiser, from_epsilon
 from .reverse import ReversedSDE, divergence_autograd, divergence_fd, langevin_sde, probability_flow, reverse
 
@@ -44,14 +44,4 @@ if torch_installed():
     __all__ += list(_TORCH_PARTS)
 
 
-def __getattr__(name):
-    module = _TORCH_PARTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = load_torch_part(__name__, name, module)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_TORCH_PARTS))
+__getattr__, __dir__ = lazy_parts(__name__, _TORCH_PARTS, globals())

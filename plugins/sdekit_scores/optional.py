@@ -1,9 +1,10 @@
 """Optional dependencies made explicit: the torch parts of the plugins load on first use.
 
-A package lists its torch-backed names and resolves them in a module-level
-``__getattr__`` through :func:`load_torch_part`. Only a missing *torch* becomes
-the clear ImportError below; any other ImportError (a bug in our own module, a
-missing name) propagates unchanged, so nothing is dropped silently.
+A package lists its torch-backed names (name -> submodule) and installs the
+module-level ``__getattr__`` and ``__dir__`` of :func:`lazy_parts`, which resolve
+them through :func:`load_torch_part` on first access. Only a missing *torch*
+becomes the clear ImportError below; any other ImportError (a bug in our own
+module, a missing name) propagates unchanged, so nothing is dropped silently.
 
 >>> load_torch_part("sdekit_scores", "ScoreMLP", "nets").__name__
 'ScoreMLP'
@@ -32,4 +33,25 @@ def load_torch_part(package: str, name: str, module: str):
     return getattr(mod, name)
 
 
-__all__ = ["load_torch_part", "torch_installed"]
+def lazy_parts(package: str, parts: dict, namespace: dict):
+    """``(__getattr__, __dir__)`` for a package whose ``parts`` (name -> submodule) load on first access.
+
+    A resolved name is cached in the package's ``namespace`` (its ``globals()``), so the
+    import runs once.
+    """
+
+    def __getattr__(name):
+        module = parts.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = load_torch_part(package, name, module)
+        namespace[name] = value
+        return value
+
+    def __dir__():
+        return sorted(set(namespace) | set(parts))
+
+    return __getattr__, __dir__
+
+
+__all__ = ["load_torch_part", "torch_installed", "lazy_parts"]
