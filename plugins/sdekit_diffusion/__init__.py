@@ -4,7 +4,9 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
   (and :class:`OUSDE`), each an :class:`sdekit.SDE` with ``T``, ``marginal(t)``,
   ``prior_sample(n, d, seed)``, ``prior_logp(x)``;
 * :func:`sample` with methods ``euler_maruyama``, ``heun``, ``pc``, ``ode``, ``ancestral``,
-  ``annealed_langevin`` — each ``sdekit.solve`` on a reversed SDE / probability-flow ODE.
+  ``annealed_langevin`` — each ``sdekit.solve`` on a reversed SDE / probability-flow ODE;
+* likelihoods (need torch, loaded on first use): :func:`log_likelihood`,
+  :func:`bits_per_dim`, :func:`dequantize`.
 
 >>> import sdekit_diffusion as skd, sdekit_scores as sks
 >>> vp = skd.VPSDE()
@@ -14,19 +16,21 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
 (2.0, 0.5)
 """
 
+from sdekit_scores.optional import lazy_parts, torch_installed
+
 from .samplers import METHODS, Ancestral, AnnealedLangevin, ReverseDiffusionPC, sample
-from .sdes import OUSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
+from .sdes import OUSDE, LinearSDE, SubVPSDE, VESDE, VPSDE, gaussian_transition
 
-__all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "LinearSDE", "sample", "Ancestral", "AnnealedLangevin",
-           "ReverseDiffusionPC", "METHODS", "demo_sections"]
+# The torch parts, imported on first access (see sdekit_scores: our own ImportErrors propagate).
+_TORCH_PARTS = {"log_likelihood": "likelihood", "bits_per_dim": "likelihood", "dequantize": "likelihood"}
 
-# --- learned scores and likelihood (issue 7: likelihood.py) -------------------------------------
-try:
-    from .likelihood import bits_per_dim, log_likelihood  # noqa: F401
+__all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "LinearSDE", "gaussian_transition", "sample", "Ancestral",
+           "AnnealedLangevin", "ReverseDiffusionPC", "METHODS", "demo_sections"]
+if torch_installed():
+    __all__ += list(_TORCH_PARTS)
 
-    __all__ += ["log_likelihood", "bits_per_dim"]
-except ImportError:  # pragma: no cover - torch missing or file absent
-    pass
+
+__getattr__, __dir__ = lazy_parts(__name__, _TORCH_PARTS, globals())
 
 
 def _diffusion_section(out_dir, quick=False):
@@ -43,10 +47,3 @@ def _learned_section(out_dir, quick=False):
 
 # Sections the core ``sdekit demo`` appends (imported lazily: torch only for the learned one).
 demo_sections = (_diffusion_section, _learned_section)
-
-try:  # issue 7: explicit uniform dequantisation used by bits_per_dim
-    from .likelihood import dequantize  # noqa: F401
-
-    __all__ += ["dequantize"]
-except ImportError:  # pragma: no cover
-    pass

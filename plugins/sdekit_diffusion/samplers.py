@@ -34,33 +34,35 @@ import math
 import numpy as np
 
 import sdekit as sk
-from sdekit.errors import InvalidArgumentError
+from sdekit.errors import InvalidArgumentError, ShapeError
 from sdekit.solvers import PredictorCorrector, Solver
 from sdekit.solvers.predictor_corrector import Predicted
+from sdekit.testing.problems import check_count, check_real
 from sdekit_scores import LangevinCorrector, as_score, probability_flow, reverse
+
+from .sdes import gaussian_transition
 
 METHODS = ("euler_maruyama", "heun", "pc", "ode", "ancestral", "annealed_langevin")
 ALIASES = {"em": "euler_maruyama", "predictor_corrector": "pc", "probability_flow": "ode",
            "ddpm": "ancestral", "ncsn": "annealed_langevin"}
 
 
-def _marg(forward, t):
-    m, s = forward.marginal(float(t))[:2]
-    return float(m), float(s)
-
-
 class ReverseDiffusionPC(PredictorCorrector):
     r"""Predictor–corrector with Song et al.'s *reverse-diffusion* predictor (their Alg. 5 with their Eq. 46/47).
 
     Over the reversed step ``[s, s + ds]`` (forward times ``t = T − s`` down to ``t' = t − ds``),
-    with the forward transition ``x_t | x_{t'} ~ N(a x_{t'}, v I)`` (``forward.transition``):
+    with the forward transition ``x_t | x_{t'} ~ N(a x_{t'} + b, v I)``
+    (:func:`~sdekit_diffusion.gaussian_transition`, mean shift ``b`` included):
 
-    .. math::  \tilde x = x + (1 - a)\,x + v\,\nabla\log p_t(x) + \sqrt{v}\,z,
+    .. math::  \tilde x = x + (1 - a)\,x - b + v\,\nabla\log p_t(x) + \sqrt{v}\,z,
 
-    i.e. ``x − f_i + G_i² s + G_i z`` with the discrete ``f_i = (a − 1) x``, ``G_i² = v``
-    (for VE: ``v = σ_t² − σ_{t'}²``, as in SMLD; for VP ``a = sqrt(1 − β_i)``-like).
+    i.e. ``x − f_i + G_i² s + G_i z`` with the discrete ``f_i = (a − 1) x + b``, ``G_i² = v``
+    (for VE: ``v = σ_t² − σ_{t'}²``, as in SMLD; for VP ``a = sqrt(1 − β_i)``-like; ``b = 0``
+    for both, ``b = μ(1 − a)`` for an OU process with mean μ).
     ``z = ΔW/sqrt(ds)`` is the step's Brownian increment. The corrector
-    (:class:`~sdekit_scores.LangevinCorrector`) then acts at ``t'``. Itô, weak order 1.
+    (:class:`~sdekit_scores.LangevinCorrector`) then acts at ``t'``; it receives this step's
+    drift ``((1 − a) x − b + v ∇log p_t)/ds`` and diffusion ``sqrt(v/ds)`` as the predictor's
+    ``f`` and ``g`` (so the core's ``TrapezoidalCorrector`` works too). Itô, weak order 1.
 
     >>> import sdekit as sk, sdekit_scores as sks
     >>> from sdekit_diffusion import VESDE, ReverseDiffusionPC
@@ -77,26 +79,36 @@ class ReverseDiffusionPC(PredictorCorrector):
 
     def __init__(self, forward, score, T, corrector):
         super().__init__(corrector=corrector)
-        self.forward, self.score, self.T = forward, as_score(score), float(T)
+        self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
         self.nfe_per_step = 1 + int(getattr(corrector, "nfe", 1))
 
     def step(self, terms, t, dt, x, dw, aux):
         tf = self.T - t
-        a, v = self.forward.transition(tf - dt, tf)
+        tr = gaussian_transition(self.forward, tf - dt, tf)
+        a, b, v = tr.a, tr.b, tr.v
         grad = self.score(tf, x)
-        x_pred = x * (2.0 - a) + v * grad + (math.sqrt(v / dt)) * dw
-        return self.corrector(terms, t, dt, Predicted(x, x_pred, None, None, dw, aux))
+        g = math.sqrt(v / dt)
+        x_pred = x * (2.0 - a) + v * grad + g * dw
+        drift = x * (1.0 - a) + v * grad
+        if b:
+            x_pred, drift = x_pred - b, drift - b
+        f = drift * (1.0 / dt)  # this step's drift and diffusion, for correctors that read them
+        return self.corrector(terms, t, dt, Predicted(x, x_pred, f, g + 0.0 * x, dw, aux))
 
 
 class Ancestral(Solver):
     r"""Ancestral (DDPM-style) sampling for a linear forward SDE with exact Gaussian transitions.
 
     Over the reversed step from forward time ``t`` to ``t' = t − Δ`` with marginals
-    ``(m, s)``, ``(m', s')`` and transition ``x_t | x_{t'} ~ N(a x_{t'}, v I)``
-    (``a = m/m'``, ``v = s² − a² s'²``), replace ``x_0`` in the Gaussian posterior
-    ``q(x_{t'} | x_t, x_0)`` by Tweedie's estimate ``x̂_0 = (x + s² ∇log p_t(x)) / m``:
+    ``x_t | x_0 ~ N(m x_0 + c, s² I)``, ``x_{t'} | x_0 ~ N(m' x_0 + c', s'² I)`` and transition
+    ``x_t | x_{t'} ~ N(a x_{t'} + b, v I)`` (``a = m/m'``, ``b = c − a c'``, ``v = s² − a² s'²``;
+    :func:`~sdekit_diffusion.gaussian_transition`), replace ``x_0`` in the Gaussian posterior
+    ``q(x_{t'} | x_t, x_0)`` by Tweedie's estimate ``x̂_0 = (x − c + s² ∇log p_t(x)) / m``:
 
-    .. math::  x_{t'} = \frac{a s'^2\,x + m' v\,\hat x_0}{s^2} + \sqrt{\frac{v\,s'^2}{s^2}}\;z .
+    .. math::  x_{t'} = \frac{a s'^2\,(x - b) + v\,(m' \hat x_0 + c')}{s^2} + \sqrt{\frac{v\,s'^2}{s^2}}\;z
+
+    (the posterior of a Gaussian prior ``N(m' x_0 + c', s'²)`` and likelihood ``N(a x_{t'} + b, v)``;
+    the shifts vanish for VE, VP and sub-VP).
 
     For VE this is SMLD's ancestral rule ``x + (σ_t² − σ_{t'}²) ∇log p + ...`` exactly;
     for VP it is DDPM's Algorithm 2 with the posterior variance β̃ (Ho et al. 2020).
@@ -121,18 +133,19 @@ class Ancestral(Solver):
     nfe_per_step = 1
 
     def __init__(self, forward, score, T):
-        self.forward, self.score, self.T = forward, as_score(score), float(T)
+        self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
 
     def step(self, terms, t, dt, x, dw, aux):
         tf = self.T - t
-        tp = tf - dt
-        m, s = _marg(self.forward, tf)
-        mp, sp = _marg(self.forward, tp)
-        a = m / mp
-        v = max(s * s - a * a * sp * sp, 0.0)
+        tr = gaussian_transition(self.forward, tf - dt, tf)
+        a, b, v = tr.a, tr.b, tr.v
+        mp, sp, cp, m, s, c = tr.m_from, tr.s_from, tr.c_from, tr.m_to, tr.s_to, tr.c_to
         grad = self.score(tf, x)
-        x0 = (x + (s * s) * grad) * (1.0 / m)
-        mean = (x * (a * sp * sp) + x0 * (mp * v)) * (1.0 / (s * s))
+        num = x + (s * s) * grad
+        x0 = (num - c if c else num) * (1.0 / m)  # Tweedie
+        mean = ((x - b if b else x) * (a * sp * sp) + x0 * (mp * v)) * (1.0 / (s * s))
+        if cp:
+            mean = mean + cp * v / (s * s)
         return mean + math.sqrt(v * sp * sp / (s * s) / dt) * dw
 
 
@@ -172,19 +185,16 @@ class AnnealedLangevin(Solver):
     calculus = "any"
 
     def __init__(self, forward, score, T, step_size=0.1, n_inner=2, snr=None):
-        if not step_size > 0:
-            raise InvalidArgumentError(f"step_size must be positive; got {step_size!r}")
-        if int(n_inner) != n_inner or n_inner < 1:
-            raise InvalidArgumentError(f"n_inner must be a positive integer; got {n_inner!r}")
-        self.forward, self.score, self.T = forward, as_score(score), float(T)
-        self.step_size, self.n_inner = float(step_size), int(n_inner)
+        self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
+        self.step_size = check_real("step_size", step_size, low=0.0, low_open=True)
+        self.n_inner = check_count("n_inner", n_inner)
         self.langevin = None if snr is None else LangevinCorrector(self.score, snr, T=T, n_steps=1)
         self.n_aux = self.n_inner - 1
         self.nfe_per_step = self.n_inner
 
     def step(self, terms, t, dt, x, dw, aux):
         tp = self.T - (t + dt)
-        _, sp = _marg(self.forward, tp)
+        _, sp = (float(v) for v in self.forward.marginal(tp)[:2])
         alpha = self.step_size * sp * sp
         for k in range(self.n_inner):
             z = dw * (1.0 / math.sqrt(dt)) if k == 0 else aux[k - 1]
@@ -194,13 +204,14 @@ class AnnealedLangevin(Solver):
         return x
 
 
-def _torch_score(score):
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
-    fn = getattr(score, "fn", score)
-    return isinstance(fn, torch.nn.Module)
+def _torch_device(score):
+    """The device of a torch score's module (``None`` for a score that is not torch)."""
+    if getattr(score, "kind", None) != "torch":
+        return None
+    module = getattr(score, "module", None)
+    for p in (module.parameters() if module is not None else ()):
+        return p.device
+    return "cpu"
 
 
 def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1e-3, seed=0, backend="auto",
@@ -220,7 +231,8 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     eps : the cut-off: integration stops at forward time ``eps`` (scores blow up at 0 for
         data without density, and ``g`` of VE is largest relative to ``s_t`` there).
     seed : prior draw and every increment / auxiliary normal.
-    backend : passed to ``sdekit.solve``; ``"auto"`` uses torch when the score is a torch module.
+    backend : passed to ``sdekit.solve``; ``"auto"`` uses torch when the score is a torch module
+        (or an adapter of one, :func:`sdekit_scores.from_epsilon`), on the module's device.
     options : ``x_T`` (initial state instead of the prior draw); ``pc``: ``snr`` (0.1),
         ``n_corrector`` (1), ``predictor`` (``"reverse_diffusion"`` or ``"euler_maruyama"``),
         ``norm`` (``"batch"``/``"path"``); ``ode``: ``solver`` (``"rk4"``, ``"heun"``, ``"euler"``,
@@ -242,12 +254,13 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     >>> x.shape, round(float((x > 0).mean()), 1)
     ((2000, 1), 0.7)
     """
-    name = ALIASES.get(method, method)
+    name = ALIASES.get(method, method) if isinstance(method, str) else method
     if name not in METHODS:
         raise InvalidArgumentError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    T = float(getattr(forward, "T", 1.0))
-    eps = float(eps)
-    if not 0.0 <= eps < T:
+    n, d = check_count("n", n), check_count("d", d)
+    T = check_real("forward.T", getattr(forward, "T", 1.0), low=0.0, low_open=True)
+    eps = check_real("eps", eps, low=0.0)
+    if not eps < T:
         raise InvalidArgumentError(f"eps must be in [0, T={T}); got {eps}")
     score = as_score(score)
     x_T = options.pop("x_T", None)
@@ -255,11 +268,17 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
         if not hasattr(forward, "prior_sample"):
             raise InvalidArgumentError("forward has no prior_sample(n, d, seed); pass x_T=")
         x_T = forward.prior_sample(n, d, seed)
+    elif tuple(getattr(x_T, "shape", np.shape(x_T))) != (n, d):
+        raise ShapeError(f"x_T must have shape (n, d) = ({n}, {d}); got {tuple(getattr(x_T, 'shape', np.shape(x_T)))}")
     return_solution = options.pop("return_solution", False)
-    if backend == "auto" and _torch_score(score):
+    if not isinstance(return_solution, (bool, np.bool_)):
+        raise InvalidArgumentError(f"return_solution must be a bool; got {return_solution!r}")
+    device = _torch_device(score) if backend == "auto" else None
+    if device is not None:
         import torch
 
-        x_T = torch.as_tensor(np.asarray(x_T), dtype=torch.float64)
+        x_T = x_T if torch.is_tensor(x_T) else torch.as_tensor(np.asarray(x_T), dtype=torch.float64)
+        x_T = x_T.to(device)
     divergence = options.pop("divergence", None)
     span = (0.0, T - eps)
     solve_kw = {k: options.pop(k) for k in ("dtype", "device", "progress", "save_at") if k in options}
@@ -268,7 +287,8 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     if name == "ode":
         solver = options.pop("solver", "rk4")
         if solver == "dopri5":
-            solve_kw["method"] = sk.solvers.Dopri5(rtol=options.pop("rtol", 1e-6), atol=options.pop("atol", 1e-8))
+            rtol = check_real("rtol", options.pop("rtol", 1e-6), low=0.0)
+            solve_kw["method"] = sk.solvers.Dopri5(rtol=rtol, atol=check_real("atol", options.pop("atol", 1e-8), low=0.0))
         else:
             solve_kw["method"] = solver
         problem = probability_flow(forward, score, T=T, divergence=divergence)
@@ -277,7 +297,8 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
         if name in ("euler_maruyama", "heun"):
             solve_kw["method"] = name
         elif name == "pc":
-            corr = LangevinCorrector(score, options.pop("snr", 0.1), T=T, n_steps=options.pop("n_corrector", 1),
+            n_corrector = check_count("n_corrector", options.pop("n_corrector", 1))
+            corr = LangevinCorrector(score, options.pop("snr", 0.1), T=T, n_steps=n_corrector,
                                      norm=options.pop("norm", "batch"))
             predictor = options.pop("predictor", "reverse_diffusion")
             if predictor == "reverse_diffusion":
@@ -292,7 +313,7 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
             snr, step_size = options.pop("snr", None), options.pop("step_size", None)
             if snr is None and step_size is None:
                 snr = 0.3
-            solve_kw["method"] = AnnealedLangevin(forward, score, T, step_size=step_size or 0.1,
+            solve_kw["method"] = AnnealedLangevin(forward, score, T, step_size=0.1 if step_size is None else step_size,
                                                   n_inner=options.pop("n_inner", 2), snr=snr)
     if options:
         raise InvalidArgumentError(f"unknown options for method {method!r}: {sorted(options)}")

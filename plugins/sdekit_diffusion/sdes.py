@@ -34,22 +34,71 @@ so a solve with the same seed draws independent increments).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 import sdekit as sk
 from sdekit import philox
-from sdekit.errors import InvalidArgumentError, ShapeError
+from sdekit.errors import InvalidArgumentError
+from sdekit.testing.problems import MAX_SAMPLE_ROWS, MAX_SAMPLE_VALUES, check_real
+from sdekit.validation import check_positive_int
 
 from sdekit_scores import _arrays as Ar
+from sdekit_scores.analytic import marginal_parts
 
 _NODE_PRIOR = philox.stream_draw(philox.STREAM_PRIOR, 0)
 
 
 def _check_positive(name, v):
-    if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-        raise InvalidArgumentError(f"{name} must be a positive finite float; got {v!r}")
-    return float(v)
+    return check_real(name, v, low=0.0, low_open=True)
+
+
+class Transition(NamedTuple):
+    r"""The Gaussian transition ``x_to | x_from ~ N(a x_from + b, v I)`` of a linear forward SDE,
+    with the marginals ``(m, s, c)`` at both ends (``x_t | x_0 ~ N(m_t x_0 + c_t, s_t² I)``)."""
+
+    a: float
+    b: float
+    v: float
+    m_from: float
+    s_from: float
+    c_from: float
+    m_to: float
+    s_to: float
+    c_to: float
+
+
+def _scalar_marginal(forward, t):
+    parts = marginal_parts(forward, t)
+    if any(p.ndim for p in parts):
+        raise InvalidArgumentError(f"this sampler needs scalar marginals (m_t, s_t, shift); {type(forward).__name__}"
+                                   f".marginal({t}) gave arrays of shapes {[p.shape for p in parts]}")
+    return tuple(float(p) for p in parts)
+
+
+def gaussian_transition(forward, t_from, t_to) -> Transition:
+    r"""The exact transition of a linear forward SDE between two times, mean shift included.
+
+    With marginals :math:`x_t \mid x_0 \sim \mathcal N(m_t x_0 + c_t,\, s_t^2 I)` (``forward.marginal``
+    and, when present, ``forward.marginal_shift``; :func:`sdekit_scores.marginal_parts`) of a
+    linear SDE, the process is Gauss–Markov and matching the conditional mean and variance gives
+
+    .. math::  x_{t_1} \mid x_{t_0} \sim \mathcal N(a\,x_{t_0} + b,\; v I),\qquad
+               a = m_{t_1}/m_{t_0},\quad b = c_{t_1} - a\,c_{t_0},\quad v = s_{t_1}^2 - a^2 s_{t_0}^2
+
+    (``v`` clipped at 0 against round-off). The shift ``b`` is zero for VE, VP and sub-VP
+    and ``μ(1 − a)`` for an OU process with mean ``μ``.
+
+    >>> from sdekit_diffusion import OUSDE
+    >>> tr = gaussian_transition(OUSDE(theta=1.0, mu=3.0), 0.5, 0.6)
+    >>> round(tr.a, 4), round(tr.b, 4), round(tr.v, 4)     # a = e^{-0.1}, b = 3 (1 - a)
+    (0.9048, 0.2855, 0.0906)
+    """
+    m0, s0, c0 = _scalar_marginal(forward, t_from)
+    m1, s1, c1 = _scalar_marginal(forward, t_to)
+    a = m1 / m0
+    return Transition(a, c1 - a * c0, max(s1 * s1 - a * a * s0 * s0, 0.0), m0, s0, c0, m1, s1, c1)
 
 
 class LinearSDE(sk.SDE):
@@ -84,17 +133,22 @@ class LinearSDE(sk.SDE):
 
     def transition(self, t_from, t_to):
         r"""``(a, v)`` with ``x_{t_to} | x_{t_from} ~ N(a x_{t_from} + b, v I)`` (``t_from < t_to``):
-        ``a = m(t_to)/m(t_from)``, ``v = s(t_to)² − a² s(t_from)²``."""
-        m0, s0 = (float(v) for v in self.marginal(float(t_from)))
-        m1, s1 = (float(v) for v in self.marginal(float(t_to)))
-        a = m1 / m0
-        return a, max(s1 * s1 - a * a * s0 * s0, 0.0)
+        ``a = m(t_to)/m(t_from)``, ``v = s(t_to)² − a² s(t_from)²``; the shift ``b`` and the
+        marginals come with :func:`gaussian_transition`."""
+        tr = gaussian_transition(self, t_from, t_to)
+        return tr.a, tr.v
 
     def prior_sample(self, n, d, seed=0):
-        """``n`` draws from the prior ``N(prior_mean, prior_std² I)``, ``(n, d)`` float64 NumPy."""
-        n, d = int(n), int(d)
-        if n < 1 or d < 1:
-            raise ShapeError(f"prior_sample needs n >= 1 and d >= 1; got n={n}, d={d}")
+        """``n`` draws from the prior ``N(prior_mean, prior_std² I)``, ``(n, d)`` float64 NumPy.
+
+        Row ``i`` is a pure function of ``(seed, i)``; at most ``2**32`` rows (the Philox
+        counter's reach) and ``2**31`` values.
+        """
+        n, d = check_positive_int("n", n), check_positive_int("d", d)
+        if n > MAX_SAMPLE_ROWS:
+            raise InvalidArgumentError(f"n must be at most {MAX_SAMPLE_ROWS} (rows are Philox counter words); got {n}")
+        if n * d > MAX_SAMPLE_VALUES:
+            raise InvalidArgumentError(f"n * d = {n * d} values exceed {MAX_SAMPLE_VALUES} (16 GiB); draw fewer")
         z = philox.normals(philox.check_seed(seed), _NODE_PRIOR, np.arange(n, dtype=np.uint64), d)
         return self.prior_mean + self.prior_std * z
 
@@ -231,7 +285,7 @@ class OUSDE(LinearSDE):
     def __init__(self, theta=1.0, sigma=1.0, mu=0.0, T=1.0):
         self.theta = _check_positive("theta", theta)
         self.sigma_ = _check_positive("sigma", sigma)
-        self.mu = float(mu)
+        self.mu = check_real("mu", mu)
         self.T = _check_positive("T", T)
         self.prior_std = self.sigma_ / math.sqrt(2 * self.theta)
         self.prior_mean = self.mu
@@ -260,4 +314,4 @@ class OUSDE(LinearSDE):
         return f"OUSDE(theta={self.theta}, sigma={self.sigma_}, mu={self.mu}, T={self.T})"
 
 
-__all__ = ["LinearSDE", "VESDE", "VPSDE", "SubVPSDE", "OUSDE"]
+__all__ = ["LinearSDE", "VESDE", "VPSDE", "SubVPSDE", "OUSDE", "Transition", "gaussian_transition"]

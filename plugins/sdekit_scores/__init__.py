@@ -8,7 +8,10 @@ A **score** is any callable ``score(t, x) -> (n, d)`` giving :math:`\nabla_x\log
 * adapters :func:`from_epsilon`, :func:`from_denoiser`, :func:`as_score`;
 * transformations (not solvers): :func:`reverse` (Anderson's reverse-time SDE,
   divergence term included), :func:`probability_flow`, :func:`langevin_sde`;
-* :class:`LangevinCorrector` for the core ``predictor_corrector`` method.
+* :class:`LangevinCorrector` for the core ``predictor_corrector`` method;
+* learned scores (need torch, the ``torch`` extra; loaded on first use):
+  :class:`ScoreMLP`, :func:`dsm_loss`, :func:`ssm_loss`, :func:`esm_loss`,
+  :func:`train`, :func:`save_checkpoint`, :func:`load_checkpoint`, :class:`CheckpointError`.
 
 >>> import numpy as np, sdekit as sk, sdekit_scores as sks
 >>> mix = sks.GaussianMixture([0.3, 0.7], [[-1.0], [1.0]], [0.25, 0.25])
@@ -17,46 +20,28 @@ A **score** is any callable ``score(t, x) -> (n, d)`` giving :math:`\nabla_x\log
 SDE(noise='diagonal', calculus='ito', additive=True)
 """
 
-from .analytic import Gaussian, GaussianMixture, PerturbedScore
+from .analytic import Gaussian, GaussianMixture, PerturbedScore, marginal_parts
 from .corrector import LangevinCorrector
+from .optional import lazy_parts, torch_installed
 from .protocol import Score, as_score, from_denoiser, from_epsilon
 from .reverse import ReversedSDE, divergence_autograd, divergence_fd, langevin_sde, probability_flow, reverse
 
+# The torch parts, imported on first access: the analytic part works without torch, and
+# an ImportError raised by our own modules is never mistaken for a missing torch.
+_TORCH_PARTS = {
+    "ScoreMLP": "nets",
+    "dsm_loss": "losses", "ssm_loss": "losses", "esm_loss": "losses",
+    "train": "training",
+    "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "CheckpointError": "checkpoint",
+}
+
 __all__ = [
     "Score", "as_score", "from_epsilon", "from_denoiser", "Gaussian", "GaussianMixture", "PerturbedScore",
-    "reverse", "probability_flow", "langevin_sde", "ReversedSDE", "divergence_fd", "divergence_autograd",
-    "LangevinCorrector",
+    "marginal_parts", "reverse", "probability_flow", "langevin_sde", "ReversedSDE", "divergence_fd",
+    "divergence_autograd", "LangevinCorrector",
 ]
+if torch_installed():
+    __all__ += list(_TORCH_PARTS)
 
-# --- learned scores (issue 7: nets.py, losses.py, training.py, checkpoint.py) ---------------------
-# Imported only when present (and torch is installed), so the analytic part works without torch.
-try:
-    from .nets import ScoreMLP  # noqa: F401
 
-    __all__ += ["ScoreMLP"]
-except ImportError:  # pragma: no cover - torch missing or file absent
-    pass
-try:
-    from .losses import dsm_loss, esm_loss, ssm_loss  # noqa: F401
-
-    __all__ += ["dsm_loss", "ssm_loss", "esm_loss"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .training import train  # noqa: F401
-
-    __all__ += ["train"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401
-
-    __all__ += ["save_checkpoint", "load_checkpoint"]
-except ImportError:  # pragma: no cover
-    pass
-try:  # issue 7: the error a refused (code-carrying) or mismatched checkpoint raises
-    from .checkpoint import CheckpointError  # noqa: F401
-
-    __all__ += ["CheckpointError"]
-except ImportError:  # pragma: no cover
-    pass
+__getattr__, __dir__ = lazy_parts(__name__, _TORCH_PARTS, globals())

@@ -15,33 +15,10 @@ def exp(x):
     return np.exp(x)
 
 
-def log(x):
-    if is_torch(x):
-        return x.log()
-    return np.log(x)
-
-
 def sqrt(x):
     if is_torch(x):
         return x.sqrt()
     return np.sqrt(x)
-
-
-def logsumexp_rows(a):
-    """``log Σ_k exp(a[:, k])`` of an ``(n, K)`` array, ``(n,)``."""
-    if is_torch(a):
-        import torch
-
-        return torch.logsumexp(a, dim=1)
-    top = a.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(a - top).sum(axis=1, keepdims=True)))[:, 0]
-
-
-def softmax_rows(a):
-    if is_torch(a):
-        return a.softmax(dim=1)
-    e = np.exp(a - a.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def like(arr, x):

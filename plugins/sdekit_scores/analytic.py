@@ -1,22 +1,23 @@
 r"""Analytic distributions with exact scores: :class:`Gaussian` and :class:`GaussianMixture`.
 
-Both have ``sample(n, seed)``, ``log_prob(x)``, ``score(x)`` and
-``perturbed(sde)``. The last gives the *exact* time-t score under a linear
-forward SDE whose transition is
+The laws themselves (density, score, CDF, sampler, pushforward) are the core's
+:class:`sdekit.testing.problems.GaussianMixture` / :class:`~sdekit.testing.problems.Gaussian`;
+this module takes the covariances as the mixture's third argument
+(``GaussianMixture(weights, means, covs)``) and adds ``perturbed(sde)``: the
+*exact* time-t score under a linear forward SDE whose transition is
 
 .. math::  x_t \mid x_0 \sim \mathcal N(m_t x_0 + b_t,\; \mathrm{diag}(s_t^2)),
 
 read from ``sde.marginal(t) -> (m_t, s_t)`` (scalars or ``(d,)`` arrays) and,
-when the SDE has one, ``sde.marginal_shift(t) -> b_t`` (default 0). A Gaussian
-:math:`\mathcal N(μ, Σ)` pushed through it is
-:math:`\mathcal N(m_t μ + b_t,\; M_t Σ M_t + S_t^2)` with ``M_t = diag(m_t)``; a mixture
-pushes each component and keeps the weights. VE, VP, sub-VP and OU are of this
-form (``sdekit_diffusion``).
+when the SDE has one, ``sde.marginal_shift(t) -> b_t`` (default 0), by
+:func:`marginal_parts`. A Gaussian :math:`\mathcal N(μ, Σ)` pushed through it is
+:math:`\mathcal N(m_t μ + b_t,\; M_t Σ M_t + S_t^2)` with ``M_t = diag(m_t)``; a
+mixture pushes each component and keeps the weights. VE, VP, sub-VP and OU are of
+this form (``sdekit_diffusion``).
 
 ``score`` and ``log_prob`` accept NumPy arrays or torch tensors and answer in
-kind (the parameters are kept in float64 and moved to the input's dtype/device).
-Sampling is counter-based (:mod:`sdekit.philox`): row ``i`` of ``sample(n, seed)``
-depends only on ``(seed, i)``.
+kind. Sampling is counter-based (:mod:`sdekit.philox`): row ``i`` of
+``sample(n, seed)`` depends only on ``(seed, i)``.
 
 >>> import numpy as np
 >>> mix = GaussianMixture([0.3, 0.7], [[-5.0], [5.0]], [[[4.0]], [[4.0]]])
@@ -30,57 +31,40 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr
 
-from sdekit import philox
-from sdekit.errors import InvalidArgumentError, ShapeError
+from sdekit.errors import InvalidArgumentError
+from sdekit.testing import problems as _laws
 
 from . import _arrays as A
 
-# philox draw ids of analytic samplers: streams of their own, so they never collide with a
-# solve's Brownian or corrector draws under the same seed.
-_NODE_COMPONENT = philox.stream_draw(philox.STREAM_MIXTURE_COMPONENT, 0)
-_NODE_NORMAL = philox.stream_draw(philox.STREAM_GAUSSIAN, 0)
 
+def marginal_parts(sde, t):
+    r"""``(m_t, s_t, b_t)`` of a linear forward SDE at the float time ``t``, as float64 NumPy.
 
-def _normals(seed, node, n, d):
-    return philox.normals(philox.check_seed(seed), node, np.arange(n, dtype=np.uint64), d)
+    ``x_t | x_0 ~ N(m_t x_0 + b_t, diag(s_t²))``: ``m_t, s_t`` from ``sde.marginal(t)``,
+    ``b_t`` from ``sde.marginal_shift(t)`` when the SDE has one, else 0. Each is a
+    scalar or a ``(d,)`` array, as the SDE gives it.
 
-
-def _as_cov(cov, d, name="cov"):
-    c = np.asarray(cov, dtype=np.float64)
-    if c.ndim == 0:
-        c = c * np.eye(d)
-    elif c.ndim == 1:
-        if c.shape[0] != d:
-            raise ShapeError(f"{name} given as a diagonal must have {d} entries; got shape {c.shape}")
-        c = np.diag(c)
-    if c.shape != (d, d):
-        raise ShapeError(f"{name} must be ({d}, {d}); got shape {c.shape}")
-    if not np.allclose(c, c.T, rtol=1e-10, atol=1e-12):
-        raise InvalidArgumentError(f"{name} must be symmetric")
-    try:
-        np.linalg.cholesky(c)
-    except np.linalg.LinAlgError:
-        raise InvalidArgumentError(f"{name} must be positive definite; got eigenvalues {np.linalg.eigvalsh(c)}") from None
-    return c
-
-
-def _marginal_parts(sde, t, d):
-    """``(m, s, b)`` as float64 ``(d,)`` arrays for a linear forward SDE at time ``t``."""
+    >>> class OU:   # dx = (mu - x) dt + sqrt(2) dW, mu = 3
+    ...     def marginal(self, t): return math.exp(-t), math.sqrt(1 - math.exp(-2 * t))
+    ...     def marginal_shift(self, t): return 3 * (1 - math.exp(-t))
+    >>> [round(float(v), 4) for v in marginal_parts(OU(), 1.0)]
+    [0.3679, 0.9299, 1.8964]
+    """
     if not hasattr(sde, "marginal"):
         raise InvalidArgumentError(
-            "perturbed(sde) needs a linear forward SDE with .marginal(t) -> (mean_coef, std) "
+            "this needs a linear forward SDE with .marginal(t) -> (mean_coef, std) "
             f"(e.g. sdekit_diffusion.VPSDE()); got {type(sde).__name__}"
         )
-    m, s = sde.marginal(float(t))[:2]
-    b = sde.marginal_shift(float(t)) if hasattr(sde, "marginal_shift") else 0.0
-    ones = np.ones(d)
-    return (np.asarray(A.to_numpy(m), dtype=np.float64) * ones, np.asarray(A.to_numpy(s), dtype=np.float64) * ones,
-            np.asarray(A.to_numpy(b), dtype=np.float64) * ones)
+    t = float(t)
+    if not math.isfinite(t):
+        raise InvalidArgumentError(f"t must be finite; got {t}")
+    m, s = sde.marginal(t)[:2]
+    b = sde.marginal_shift(t) if hasattr(sde, "marginal_shift") else 0.0
+    return tuple(np.asarray(A.to_numpy(v), dtype=np.float64) for v in (m, s, b))
 
 
-class GaussianMixture:
+class GaussianMixture(_laws.GaussianMixture):
     r"""A Gaussian mixture :math:`p(x) = \sum_k w_k \mathcal N(x; μ_k, Σ_k)` with full covariances.
 
     Parameters
@@ -90,7 +74,10 @@ class GaussianMixture:
     covs : (K, d, d) full, (K, d) diagonal, (K,) isotropic variances, a scalar, or one shared (d, d)
         (a 2-D array of shape (K, d) is read as diagonals)
 
-    Score (the posterior-weighted component scores):
+    Everything but :meth:`perturbed` is the core law
+    (:class:`sdekit.testing.problems.GaussianMixture`): ``sample(n, seed)``,
+    ``log_prob``, ``score``, ``responsibilities``, ``cdf``, ``mean``, ``cov``,
+    ``pushforward``. Score (the posterior-weighted component scores):
 
     .. math::  \nabla \log p(x) = -\sum_k r_k(x)\, Σ_k^{-1}(x - μ_k),\qquad
                r_k(x) = \frac{w_k \mathcal N(x; μ_k, Σ_k)}{p(x)}.
@@ -102,133 +89,7 @@ class GaussianMixture:
     """
 
     def __init__(self, weights, means, covs):
-        w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        mu = np.asarray(means, dtype=np.float64)
-        if mu.ndim == 1:
-            mu = mu[:, None] if w.size > 1 or mu.size == 1 else mu[None, :]
-        if mu.ndim != 2 or mu.shape[0] != w.size:
-            raise ShapeError(f"means must be (K, d) with K = len(weights) = {w.size}; got shape {mu.shape}")
-        if np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
-            raise InvalidArgumentError(f"weights must be non-negative with a positive sum; got {w}")
-        K, d = mu.shape
-        c = np.asarray(covs, dtype=np.float64)
-        if c.ndim == 0:
-            c = np.broadcast_to(c, (K,))
-        elif c.ndim == 2 and c.shape != (K, d):  # one shared (d, d) matrix
-            c = np.broadcast_to(c, (K,) + c.shape)
-        if c.shape[0] != K:
-            raise ShapeError(f"covs must have one entry per component ({K}); got shape {c.shape}")
-        self.weights = w / w.sum()
-        self.means = mu
-        self.covs = np.stack([_as_cov(ci, d, f"covs[{k}]") for k, ci in enumerate(c)])
-        self.d = d
-        self._prepare()
-
-    def _prepare(self):
-        self.precisions = np.linalg.inv(self.covs)
-        self.chols = np.linalg.cholesky(self.covs)
-        logdet = np.linalg.slogdet(self.covs)[1]
-        self.log_norm = np.log(np.maximum(self.weights, 1e-300)) - 0.5 * (logdet + self.d * math.log(2 * math.pi))
-        self._cache = {}
-
-    def _params(self, x):
-        if not A.is_torch(x):
-            return self.means, self.precisions, self.log_norm
-        key = (x.dtype, x.device)
-        if key not in self._cache:
-            self._cache[key] = tuple(A.like(v, x) for v in (self.means, self.precisions, self.log_norm))
-        return self._cache[key]
-
-    def _check(self, x):
-        if len(x.shape) != 2 or x.shape[1] != self.d:
-            raise ShapeError(f"x must have shape (n, {self.d}); got {tuple(x.shape)}")
-
-    def _component_terms(self, x):
-        mu, prec, log_norm = self._params(x)
-        diff = x[:, None, :] - mu[None, :, :]  # (n, K, d)
-        pd = (prec[None, :, :, :] @ diff[:, :, :, None])[..., 0]  # Σ_k^{-1}(x - μ_k)
-        logc = log_norm[None, :] - 0.5 * (diff * pd).sum(-1)  # (n, K)
-        return logc, pd
-
-    def log_prob(self, x):
-        r""":math:`\log p(x)` by log-sum-exp over components, ``(n,)``.
-
-        >>> import numpy as np
-        >>> g = GaussianMixture([1.0], [[0.0]], [1.0])
-        >>> round(float(g.log_prob(np.zeros((1, 1)))[0]), 6)    # -log sqrt(2π)
-        -0.918939
-        """
-        x = x if A.is_torch(x) else np.asarray(x, dtype=np.float64)
-        self._check(x)
-        return A.logsumexp_rows(self._component_terms(x)[0])
-
-    def prob(self, x):
-        """:math:`p(x)`, ``(n,)``."""
-        return A.exp(self.log_prob(x))
-
-    def score(self, x):
-        r""":math:`\nabla \log p(x)`, ``(n, d)`` (see the class docstring)."""
-        x = x if A.is_torch(x) else np.asarray(x, dtype=np.float64)
-        self._check(x)
-        logc, pd = self._component_terms(x)
-        r = A.softmax_rows(logc)
-        return -(r[:, :, None] * pd).sum(1)
-
-    def responsibilities(self, x):
-        """Posterior component probabilities ``r_k(x)``, ``(n, K)``."""
-        x = np.asarray(x, dtype=np.float64)
-        return A.softmax_rows(self._component_terms(x)[0])
-
-    def sample(self, n, seed=0):
-        r"""``n`` exact samples, ``(n, d)`` float64 NumPy; row ``i`` a pure function of ``(seed, i)``.
-
-        The component of row ``i`` is the inverse CDF of the weights at a
-        uniform ``Φ(z)``, its value ``μ_k + L_k z'`` with ``L_k L_k^T = Σ_k``;
-        ``z, z'`` are Philox normals keyed by ``(seed, i)``.
-        """
-        u = ndtr(_normals(seed, _NODE_COMPONENT, n, 1)[:, 0])
-        k = np.minimum(np.searchsorted(np.cumsum(self.weights), u, side="right"), len(self.weights) - 1)
-        z = _normals(seed, _NODE_NORMAL, n, self.d)
-        return self.means[k] + np.einsum("nij,nj->ni", self.chols[k], z)
-
-    def cdf(self, x):
-        r"""CDF of a one-dimensional mixture, :math:`\sum_k w_k Φ((x - μ_k)/σ_k)` (``d = 1`` only).
-
-        >>> round(float(GaussianMixture([0.3, 0.7], [[-5.0], [5.0]], [4.0, 4.0]).cdf(0.0)), 4)
-        0.3025
-        """
-        if self.d != 1:
-            raise InvalidArgumentError(f"cdf is defined for one-dimensional mixtures; this one has d={self.d}")
-        x = np.asarray(x, dtype=np.float64)
-        sd = np.sqrt(self.covs[:, 0, 0])
-        return (self.weights * ndtr((x[..., None] - self.means[:, 0]) / sd)).sum(-1)
-
-    @property
-    def mean(self):
-        """The mixture mean, ``(d,)``."""
-        return self.weights @ self.means
-
-    @property
-    def cov(self):
-        """The mixture covariance, ``(d, d)``."""
-        mu = self.mean
-        dev = self.means - mu
-        return np.einsum("k,kij->ij", self.weights, self.covs) + np.einsum("k,ki,kj->ij", self.weights, dev, dev)
-
-    def pushforward(self, m, s, b=0.0):
-        r"""The law of ``m x + b + s z`` (``z`` standard normal, independent): each component
-        :math:`\mathcal N(m μ_k + b,\; M Σ_k M + \mathrm{diag}(s^2))`."""
-        ones = np.ones(self.d)
-        m, s, b = (np.asarray(v, dtype=np.float64) * ones for v in (m, s, b))
-        covs = m[None, :, None] * self.covs * m[None, None, :] + np.diag(s * s)[None]
-        return type(self)._raw(self.weights, self.means * m + b, covs)
-
-    @classmethod
-    def _raw(cls, weights, means, covs):
-        obj = cls.__new__(cls)
-        obj.weights, obj.means, obj.covs, obj.d = weights, means, covs, means.shape[1]
-        obj._prepare()
-        return obj
+        super().__init__(weights, means, covs=covs)
 
     def perturbed(self, sde):
         r"""The exact marginal score ``(t, x) -> ∇ log p_t(x)`` under the linear forward ``sde``.
@@ -244,14 +105,12 @@ class GaussianMixture:
         """
         return PerturbedScore(self, sde)
 
-    def __repr__(self):
-        return f"{type(self).__name__}(K={len(self.weights)}, d={self.d})"
 
-
-class Gaussian(GaussianMixture):
+class Gaussian(_laws.Gaussian, GaussianMixture):
     r"""A Gaussian :math:`\mathcal N(μ, Σ)`: ``score(x) = -Σ^{-1}(x - μ)``.
 
-    ``cov`` is ``(d, d)``, a ``(d,)`` diagonal or a scalar variance.
+    ``cov`` is ``(d, d)``, a ``(d,)`` diagonal or a scalar variance. The core law
+    (:class:`sdekit.testing.problems.Gaussian`) with :meth:`perturbed`.
 
     >>> import numpy as np
     >>> g = Gaussian([0.0, 1.0], [[2.0, 0.5], [0.5, 1.0]])
@@ -259,27 +118,6 @@ class Gaussian(GaussianMixture):
     >>> np.round(np.cov(x.T), 1).tolist()
     [[2.0, 0.5], [0.5, 1.0]]
     """
-
-    def __init__(self, mean, cov):
-        mu = np.atleast_1d(np.asarray(mean, dtype=np.float64))
-        if mu.ndim != 1:
-            raise ShapeError(f"mean must be (d,); got shape {mu.shape}")
-        super().__init__([1.0], mu[None, :], _as_cov(cov, mu.size)[None])
-
-    @property
-    def mean(self):
-        return self.means[0]
-
-    @property
-    def cov(self):
-        return self.covs[0]
-
-    def pushforward(self, m, s, b=0.0):
-        mix = GaussianMixture.pushforward(self, m, s, b)
-        return Gaussian(mix.means[0], mix.covs[0])
-
-    def __repr__(self):
-        return f"Gaussian(d={self.d})"
 
 
 class PerturbedScore:
@@ -302,14 +140,13 @@ class PerturbedScore:
     def __init__(self, dist, sde):
         self.dist, self.sde = dist, sde
         self._t, self._law = None, None
-        _marginal_parts(sde, 0.5, dist.d)  # fail early on a bad sde
+        marginal_parts(sde, 0.5)  # fail early on a bad sde
 
     def at(self, t):
         """The exact law of ``x_t``."""
         t = float(t)
         if t != self._t:
-            m, s, b = _marginal_parts(self.sde, t, self.dist.d)
-            self._law, self._t = self.dist.pushforward(m, s, b), t
+            self._law, self._t = self.dist.pushforward(*marginal_parts(self.sde, t)), t
         return self._law
 
     def __call__(self, t, x):
@@ -322,4 +159,4 @@ class PerturbedScore:
         return f"PerturbedScore({self.dist!r}, {type(self.sde).__name__})"
 
 
-__all__ = ["Gaussian", "GaussianMixture", "PerturbedScore"]
+__all__ = ["Gaussian", "GaussianMixture", "PerturbedScore", "marginal_parts"]

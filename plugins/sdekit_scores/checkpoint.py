@@ -82,8 +82,13 @@ def save_checkpoint(model, path, *, extra=None):
     """
     if not isinstance(model, torch.nn.Module):
         raise InvalidArgumentError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    config = dict(getattr(model, "config", {}) or {})
-    extra = dict(extra or {})
+    _check_path(path)
+    config = getattr(model, "config", {}) or {}
+    if not isinstance(config, dict):
+        raise CheckpointError(f"model.config must be a dict of plain data; got {type(config).__name__}")
+    if extra is not None and not isinstance(extra, dict):
+        raise InvalidArgumentError(f"extra must be a dict of plain data or None; got {type(extra).__name__}")
+    config, extra = dict(config), dict(extra or {})
     _check_plain(config, "model.config")
     _check_plain(extra, "extra")
     payload = {
@@ -103,6 +108,30 @@ def save_checkpoint(model, path, *, extra=None):
         torch.save(payload, path)
 
 
+def _check_path(path):
+    if not (isinstance(path, (str, os.PathLike)) or hasattr(path, "read") or hasattr(path, "write")):
+        raise InvalidArgumentError(f"path must be a file path or a file-like object; got {type(path).__name__}")
+
+
+def _check_payload(payload, path):
+    """The checkpoint dict's fields have the types the format says, before any of them is used."""
+    version = payload.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"checkpoint {path!r} has a malformed version {version!r}")
+    if version > VERSION:
+        raise CheckpointError(f"checkpoint {path!r} has format version {version}; this sdekit reads up to {VERSION}")
+    for key, kind in (("config", dict), ("state_dict", dict), ("extra", dict), ("scaled", bool)):
+        if key in payload and not isinstance(payload[key], kind):
+            raise CheckpointError(f"checkpoint {path!r} field {key!r} must be a {kind.__name__}; "
+                                  f"got {type(payload[key]).__name__}")
+    if not all(isinstance(k, str) for k in payload.get("config", {})):
+        raise CheckpointError(f"checkpoint {path!r} config keys must be strings")
+    state = payload.get("state_dict", {})
+    if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise CheckpointError(f"checkpoint {path!r} state_dict must map names to tensors")
+    return payload
+
+
 def _culprit(err):
     """The line of torch's weights-only error that names the forbidden global, if any."""
     for line in str(err).splitlines():
@@ -120,6 +149,7 @@ def read_checkpoint(path, *, map_location="cpu"):
     and none of its code runs. A bare ``state_dict`` file is returned wrapped as
     ``{"state_dict": ..., "config": {}, ...}``.
     """
+    _check_path(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -131,10 +161,7 @@ def read_checkpoint(path, *, map_location="cpu"):
     except (RuntimeError, EOFError, ValueError) as e:
         raise CheckpointError(f"cannot read checkpoint {path!r}: {e}") from e
     if isinstance(payload, dict) and payload.get("format") == FORMAT:
-        if payload.get("version", 0) > VERSION:
-            raise CheckpointError(f"checkpoint {path!r} has format version {payload.get('version')}; "
-                                  f"this sdekit reads up to {VERSION}")
-        return payload
+        return _check_payload(payload, path)
     if isinstance(payload, dict) and payload and all(torch.is_tensor(v) for v in payload.values()):
         return {"format": FORMAT, "version": VERSION, "class": None, "config": {}, "scaled": False,
                 "state_dict": payload, "extra": {}}
@@ -160,6 +187,9 @@ def load_checkpoint(model_or_cls, path, *, map_location="cpu", strict=True, **kw
 
     Raises :class:`CheckpointError` for an unsafe pickle, a foreign file, a
     missing ``sde=`` for a model trained with std scaling, or mismatched weights.
+    When the class can count its state from a configuration (``cls.state_size(**config)``,
+    as :class:`~sdekit_scores.nets.ScoreMLP` can), the count must equal the stored
+    weights' before the model is built: a crafted config cannot trigger a huge allocation.
 
     >>> import io
     >>> from sdekit_scores.nets import ScoreMLP
@@ -177,9 +207,20 @@ def load_checkpoint(model_or_cls, path, *, map_location="cpu", strict=True, **kw
                 "pass the same sde= (or std=) to load_checkpoint to rebuild it"
             )
         config = {**payload.get("config", {}), **kwargs}
+        counter = getattr(model_or_cls, "state_size", None)
+        if callable(counter):
+            try:
+                want = int(counter(**config))
+            except (TypeError, ValueError) as e:
+                raise CheckpointError(f"checkpoint {path!r}: the stored config does not describe a "
+                                      f"{model_or_cls.__name__}: {e}") from e
+            have = sum(int(v.numel()) for v in payload["state_dict"].values())
+            if want != have:
+                raise CheckpointError(f"checkpoint {path!r}: its config describes a {model_or_cls.__name__} with "
+                                      f"{want} values but the file stores {have}; refusing to build it")
         try:
             model = model_or_cls(**config)
-        except TypeError as e:
+        except (TypeError, InvalidArgumentError) as e:
             raise CheckpointError(f"cannot build {model_or_cls.__name__} from the stored config: {e}") from e
     elif isinstance(model_or_cls, torch.nn.Module):
         if kwargs:

@@ -28,6 +28,7 @@ global generator.
 from __future__ import annotations
 
 from sdekit.errors import InvalidArgumentError
+from sdekit.testing.problems import check_count, check_real
 
 from .protocol import as_score
 
@@ -64,14 +65,11 @@ class LangevinCorrector:
 
     def __init__(self, score, snr=0.16, *, T=None, n_steps=1, norm="batch"):
         self.score = as_score(score)
-        if not snr > 0:
-            raise InvalidArgumentError(f"snr must be positive; got {snr!r}")
-        if norm not in ("batch", "path"):
+        snr = check_real("snr", snr, low=0.0, low_open=True)
+        if not isinstance(norm, str) or norm not in ("batch", "path"):
             raise InvalidArgumentError(f'norm must be "batch" or "path"; got {norm!r}')
-        if int(n_steps) != n_steps or n_steps < 1:
-            raise InvalidArgumentError(f"n_steps must be a positive integer; got {n_steps!r}")
-        self.snr, self.T, self.norm = float(snr), (None if T is None else float(T)), norm
-        self.n_steps = int(n_steps)
+        self.n_steps = check_count("n_steps", n_steps)
+        self.snr, self.T, self.norm = snr, (None if T is None else check_real("T", T)), norm
         self.n_aux = self.nfe = self.n_steps
 
     def step_size(self, grad, z):

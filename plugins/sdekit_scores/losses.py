@@ -66,6 +66,7 @@ import numpy as np
 import torch
 
 from sdekit.errors import InvalidArgumentError, ShapeError
+from sdekit.testing.problems import check_count, check_real
 
 from .nets import forward_marginal
 
@@ -87,6 +88,8 @@ def _as_data(x):
         raise InvalidArgumentError(f"x must be an (n, d) tensor or array; got {type(x).__name__}")
     if x.ndim != 2:
         raise ShapeError(f"x must have shape (n, d); got {tuple(x.shape)}")
+    if torch.is_complex(x) or x.dtype == torch.bool:
+        raise InvalidArgumentError(f"x must hold real numbers; got dtype {x.dtype}")
     if not torch.is_floating_point(x):
         x = x.to(torch.get_default_dtype())
     return x
@@ -124,10 +127,17 @@ def _probes(shape, kind, generator, like):
     return v.to(device=like.device, dtype=like.dtype)
 
 
-def _sample_times(n, sde, eps, T, generator, device):
-    T = float(getattr(sde, "T", 1.0) if T is None else T)
-    if not 0.0 <= eps < T:
+def _span(sde, eps, T):
+    """``(eps, T)`` checked: finite, ``0 <= eps < T``."""
+    T = check_real("T", getattr(sde, "T", 1.0) if T is None else T, low=0.0, low_open=True)
+    eps = check_real("eps", eps, low=0.0)
+    if not eps < T:
         raise InvalidArgumentError(f"eps must satisfy 0 <= eps < T = {T}; got {eps!r}")
+    return eps, T
+
+
+def _sample_times(n, sde, eps, T, generator, device):
+    eps, T = _span(sde, eps, T)
     u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device).to(device)
     return eps + (T - eps) * u
 
@@ -168,7 +178,11 @@ def _perturb(x, sde, t, noise, eps, T, generator):
         t = _sample_times(n, sde, eps, T, generator, x.device)
     else:
         t = torch.as_tensor(t, dtype=torch.float64, device=x.device)
-        t = t.expand(n) if t.ndim == 0 else t.reshape(n)
+        if t.numel() not in (1, n):
+            raise ShapeError(f"t must be a float or have {n} entries (one per row of x); got shape {tuple(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise InvalidArgumentError("t must be finite")
+        t = t.reshape(-1).expand(n) if t.numel() == 1 else t.reshape(n)
     z = _randn(x.shape, generator, x) if noise is None else torch.as_tensor(noise).to(x)
     if z.shape != x.shape:
         raise ShapeError(f"noise must have shape {tuple(x.shape)}; got {tuple(z.shape)}")
@@ -316,8 +330,7 @@ def ssm_loss(score, x, t=None, *, sde=None, n_projections=1, projection="rademac
     """
     x = _as_data(x)
     g = _generator(generator)
-    if isinstance(n_projections, bool) or not isinstance(n_projections, (int, np.integer)) or n_projections < 1:
-        raise InvalidArgumentError(f"n_projections must be a positive integer; got {n_projections!r}")
+    n_projections = check_count("n_projections", n_projections)
     xt, tt, s = _at_levels(x, sde, t, eps, T, g)
     v_all = _probes((n_projections,) + tuple(x.shape), projection, g, x)
     with torch.enable_grad():

@@ -47,6 +47,12 @@ import torch
 from torch import nn
 
 from sdekit.errors import InvalidArgumentError, ShapeError
+from sdekit.testing.problems import check_real
+
+# A model's weights and buffers are counted from its configuration and refused above this
+# (4 GiB in float32) before anything is allocated: a crafted checkpoint config cannot make
+# load_checkpoint build a terabyte network.
+MAX_STATE_VALUES = 2**30
 
 _ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "softplus": nn.Softplus}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -192,6 +198,12 @@ class ScoreMLP(nn.Module):
                 raise InvalidArgumentError(f"{name} must be a positive integer; got {v!r}")
         if embed_dim % 2:
             raise InvalidArgumentError(f"embed_dim must be even (sin and cos pairs); got {embed_dim}")
+        for name, v in (("max_freq", max_freq), ("fourier_scale", fourier_scale), ("data_std", data_std)):
+            check_real(name, v, low=0.0, low_open=True)
+        size = self.state_size(d=d, hidden=hidden, depth=depth, embed_dim=embed_dim)
+        if size > MAX_STATE_VALUES:
+            raise InvalidArgumentError(f"ScoreMLP(d={d}, hidden={hidden}, depth={depth}, embed_dim={embed_dim}) would "
+                                       f"hold {size} values, above the limit {MAX_STATE_VALUES}; make it smaller")
         if embedding not in ("sinusoidal", "fourier"):
             raise InvalidArgumentError(f'embedding must be "sinusoidal" or "fourier"; got {embedding!r}')
         if activation not in _ACTIVATIONS:
@@ -222,6 +234,22 @@ class ScoreMLP(nn.Module):
             n_in = hidden
         layers.append(_linear(n_in, d, g, self._dtype))
         self.mlp = nn.Sequential(*layers)
+
+    @staticmethod
+    def state_size(d, hidden=128, depth=3, embed_dim=32, **_):
+        r"""Number of values in the ``state_dict`` of ``ScoreMLP(d, hidden, depth, embed_dim=...)``.
+
+        ``depth`` hidden layers on ``d + embed_dim`` inputs, an output layer of ``d``, and the
+        ``embed_dim / 2`` embedding frequencies: computed from the configuration alone, so
+        sizes are checked before anything is allocated.
+
+        >>> ScoreMLP.state_size(2, hidden=16, depth=1, embed_dim=4)     # (6·16 + 16) + (16·2 + 2) + 2
+        148
+        """
+        d, hidden, depth, embed_dim = int(d), int(hidden), int(depth), int(embed_dim)
+        n_in = d + embed_dim
+        return ((n_in * hidden + hidden) + (depth - 1) * (hidden * hidden + hidden) + (hidden * d + d)
+                + embed_dim // 2)
 
     @property
     def scaled(self) -> bool:

@@ -29,6 +29,10 @@ with ``x_t = m_t x_0 + s_t ε``:
 
 from __future__ import annotations
 
+import math
+import numbers
+import sys
+
 import numpy as np
 
 from sdekit.errors import InvalidArgumentError, ShapeError
@@ -37,11 +41,10 @@ from ._arrays import is_torch, to_numpy
 
 
 def _is_module(obj) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(obj, torch.nn.Module)
+    # An object can only be a torch module once torch has been imported: checking
+    # sys.modules keeps NumPy-only users from paying torch's import.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def _module_dtype(mod):
@@ -53,12 +56,13 @@ def _module_dtype(mod):
 class Score:
     """A score callable whose output follows the input's array kind (see :func:`as_score`).
 
-    Attributes ``fn`` (the wrapped callable) and ``kind`` (``"torch"`` for torch
-    modules and callables marked torch, ``"any"`` otherwise).
+    Attributes ``fn`` (the wrapped callable), ``kind`` (``"torch"`` for torch
+    modules, adapters of them and callables marked torch, ``"any"`` otherwise) and
+    ``module`` (the torch module whose dtype and device a NumPy input is moved to, or None).
     """
 
-    def __init__(self, fn, kind="any"):
-        self.fn, self.kind = fn, kind
+    def __init__(self, fn, kind="any", module=None):
+        self.fn, self.kind, self.module = fn, kind, module
 
     def __call__(self, t, x):
         t = float(t)
@@ -66,7 +70,7 @@ class Score:
         if self.kind == "torch" and not xt:
             import torch
 
-            dtype, device = _module_dtype(self.fn) if _is_module(self.fn) else (None, None)
+            dtype, device = _module_dtype(self.module) if self.module is not None else (None, None)
             with torch.no_grad():
                 out = self.fn(t, torch.as_tensor(np.asarray(x), dtype=dtype or torch.float64, device=device))
             out = to_numpy(out).astype(np.asarray(x).dtype, copy=False)
@@ -98,7 +102,7 @@ def as_score(obj) -> Score:
     if isinstance(obj, Score):
         return obj
     if _is_module(obj):
-        return Score(obj, "torch")
+        return Score(obj, "torch", module=obj)
     if callable(obj):
         return Score(obj, getattr(obj, "score_kind", "any"))
     if hasattr(obj, "score") and callable(obj.score):
@@ -115,12 +119,13 @@ def _std_fn(std):
         return lambda t: tuple(float(v) for v in std.marginal(float(t))[:2])
     if callable(std):
         return lambda t: (1.0, float(std(float(t))))
-    try:
-        s = float(std)
-    except (TypeError, ValueError):
+    if isinstance(std, (bool, np.bool_)) or not isinstance(std, numbers.Real):
         raise InvalidArgumentError(
             f"std must be a float, a callable t -> std or a forward SDE with .marginal(t); got {type(std).__name__}"
-        ) from None
+        )
+    s = float(std)
+    if not (math.isfinite(s) and s > 0):
+        raise InvalidArgumentError(f"std must be a positive finite float; got {std!r}")
     return lambda t: (1.0, s)
 
 
@@ -129,7 +134,9 @@ def from_epsilon(model, std) -> Score:
 
     ``model(t, x)`` predicts the standard normal ``ε`` of ``x_t = m_t x_0 + s_t ε``
     (DDPM's parametrisation). ``std`` is a float, a callable ``t -> s_t`` or a
-    forward SDE with ``.marginal(t) -> (m_t, s_t)``.
+    forward SDE with ``.marginal(t) -> (m_t, s_t)``. A torch module stays a torch score
+    (``kind == "torch"``): ``sdekit_diffusion.sample(backend="auto")`` then solves on the
+    torch backend, with autograd available.
 
     >>> import numpy as np
     >>> s = from_epsilon(lambda t, x: 2.0 * x, std=lambda t: 0.5)
@@ -143,7 +150,7 @@ def from_epsilon(model, std) -> Score:
         _, s = ms(t)
         return inner(t, x) * (-1.0 / s)
 
-    return Score(score, inner.kind if inner.kind != "torch" else "any")
+    return Score(score, inner.kind, module=inner.module)
 
 
 def from_denoiser(model, std) -> Score:
@@ -165,7 +172,7 @@ def from_denoiser(model, std) -> Score:
         m, s = ms(t)
         return (inner(t, x) * m - x) * (1.0 / (s * s))
 
-    return Score(score)
+    return Score(score, inner.kind, module=inner.module)
 
 
 __all__ = ["Score", "as_score", "from_epsilon", "from_denoiser"]

@@ -38,6 +38,7 @@ import numpy as np
 
 import sdekit as sk
 from sdekit.errors import InvalidArgumentError
+from sdekit.testing.problems import check_real
 
 from . import _arrays as Ar
 from .protocol import as_score
@@ -170,10 +171,10 @@ def reverse(sde, score, T, *, divergence=None):
     >>> round(float(y.var()), 1)     # reversal of the stationary OU: again N(0, 1)
     1.0
     """
+    T = check_real("T", T)
     sde = sk.as_sde(sde)
     _check_ito(sde, "reverse")
     score = as_score(score)
-    T = float(T)
     div = _divergence_fn(sde, divergence)
     f, gfun, noise = sde.drift, sde.diffusion, sde.noise
 
@@ -222,7 +223,7 @@ def probability_flow(sde, score, *, T=None, divergence=None):
     if T is None:
         ode = sk.ODE(velocity)
     else:
-        T = float(T)
+        T = check_real("T", T)
         ode = sk.ODE(lambda s, y: -velocity(T - s, y))
     ode.forward, ode.score, ode.T = sde, score, T
     return ode

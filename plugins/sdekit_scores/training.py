@@ -20,13 +20,24 @@ import math
 import numpy as np
 import torch
 
+from sdekit import philox
 from sdekit.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from sdekit.progress import Progress
+from sdekit.testing.problems import check_count, check_real
 
 from .losses import LOSSES
 
 
+# Refused before anything is allocated: a loss history of 2**31 steps is 16 GiB, a batch of
+# 2**31 values (batch_size x d) as much again, per tensor of the step.
+MAX_STEPS = 2**31
+MAX_BATCH_VALUES = 2**31
+
+
 def _model_like(model):
+    if not isinstance(model, torch.nn.Module):
+        raise InvalidArgumentError(f"model must be a torch.nn.Module that is a score (t, x) -> (n, d); "
+                                   f"got {type(model).__name__}")
     try:
         p = next(model.parameters())
     except StopIteration:
@@ -84,9 +95,8 @@ class EMA:
     """
 
     def __init__(self, module, decay: float):
-        if not 0.0 <= decay < 1.0:
-            raise InvalidArgumentError(f"ema decay must be in [0, 1); got {decay!r}")
-        self.module, self.decay = module, float(decay)
+        decay = check_real("ema", decay, low=0.0, high=1.0, high_open=True)
+        self.module, self.decay = module, decay
         self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items() if v.is_floating_point()}
         self.n_updates = 0
 
@@ -133,7 +143,8 @@ def train(model, data, sde=None, *, loss="dsm", steps=1000, batch_size=256, lr=1
     mode (sliced W 0.30); the weight noise of the last steps is what the
     sampler sees. EMA and the cosine decay remove it (sliced W 0.085–0.098 over
     training seeds 0–3, the same as the exact score's 0.094 with that sampler).
-    grad_clip : None or a max global gradient norm
+    grad_clip : None or a max global gradient norm (positive: a negative norm would
+        reverse every update, turning descent into ascent)
     loss_options : extra keyword arguments of the loss (e.g. ``{"weighting": "likelihood"}``)
     callback : optional ``callback(step, loss_value)``
 
@@ -159,11 +170,27 @@ def train(model, data, sde=None, *, loss="dsm", steps=1000, batch_size=256, lr=1
     ((200,), True)
     """
     like = _model_like(model)
-    for name, v in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise InvalidArgumentError(f"{name} must be a positive integer; got {v!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise InvalidArgumentError(f"lr must be a positive float; got {lr!r}")
+    steps = check_count("steps", steps, maximum=MAX_STEPS)
+    batch_size = check_count("batch_size", batch_size, maximum=MAX_BATCH_VALUES)
+    lr = check_real("lr", lr, low=0.0, low_open=True)
+    seed = philox.check_seed(seed)
+    if ema is not None:
+        check_real("ema", ema, low=0.0, high=1.0, high_open=True)
+    if grad_clip is not None:
+        grad_clip = check_real("grad_clip", grad_clip, low=0.0, low_open=True)
+    if lr_schedule not in (None, "cosine"):
+        raise InvalidArgumentError(f'lr_schedule must be None or "cosine"; got {lr_schedule!r}')
+    if loss_options is not None and not isinstance(loss_options, dict):
+        raise InvalidArgumentError(f"loss_options must be a dict of keyword arguments or None; "
+                                   f"got {type(loss_options).__name__}")
+    if callback is not None and not callable(callback):
+        raise InvalidArgumentError(f"callback must be callable (step, loss) or None; got {type(callback).__name__}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise InvalidArgumentError(f"progress must be a bool; got {progress!r}")
+    d = getattr(model, "d", None)
+    if isinstance(d, int) and batch_size * d > MAX_BATCH_VALUES:
+        raise InvalidArgumentError(f"batch_size * d = {batch_size * d} values exceed {MAX_BATCH_VALUES}; "
+                                   "use a smaller batch_size")
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise InvalidArgumentError(f"loss must be one of {sorted(LOSSES)} or a callable; got {loss!r}")
@@ -181,12 +208,10 @@ def train(model, data, sde=None, *, loss="dsm", steps=1000, batch_size=256, lr=1
     else:
         raise InvalidArgumentError(f"loss must be a name or a callable; got {type(loss).__name__}")
 
-    g = torch.Generator().manual_seed(int(seed))
-    draw = _batcher(data, int(batch_size), g, like)
-    opt = torch.optim.Adam(model.parameters(), lr=float(lr))
-    if lr_schedule not in (None, "cosine"):
-        raise InvalidArgumentError(f'lr_schedule must be None or "cosine"; got {lr_schedule!r}')
-    total = int(steps)
+    g = torch.Generator().manual_seed(seed)
+    draw = _batcher(data, batch_size, g, like)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    total = steps
     avg = EMA(model, ema) if ema is not None else None
     history = np.empty(int(steps), dtype=np.float64)
     was_training = model.training
@@ -199,7 +224,7 @@ def train(model, data, sde=None, *, loss="dsm", steps=1000, batch_size=256, lr=1
             value = loss_fn(model, batch, g)
             value.backward()
             if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             if lr_schedule == "cosine":
                 for group in opt.param_groups:

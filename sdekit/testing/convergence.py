@@ -42,10 +42,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from scipy import stats
 
+from .. import philox
 from ..brownian import BrownianPath, odd_part
+from ..errors import InvalidArgumentError, ShapeError
 from ..sde import as_sde
 from ..solve import solve
-from .problems import Problem
+from .problems import Problem, check_array, check_count, check_real, check_span
 
 
 @dataclass
@@ -129,12 +131,21 @@ def fit_order(dts, errors, confidence: float = 0.95) -> OrderFit:
     >>> round(fit.order, 2), fit.ci[1] - fit.ci[0] < 0.2
     (1.0, True)
     """
-    dts = np.asarray(dts, dtype=float).ravel()
-    errors = np.asarray(errors, dtype=float).ravel()
+    confidence = check_real("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    try:
+        dts = np.asarray(dts, dtype=float).ravel()
+        errors = np.asarray(errors, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("dts and errors must be arrays of floats") from None
     if dts.shape != errors.shape or dts.size < 2:
-        raise ValueError(f"need at least two (dt, error) pairs of equal length; got {dts.size} and {errors.size}")
+        raise ShapeError(f"need at least two (dt, error) pairs of equal length; got {dts.size} dts and "
+                         f"{errors.size} errors")
     if np.any(errors <= 0) or not np.all(np.isfinite(errors)):
-        raise ValueError(f"errors must be positive and finite to fit a log-log slope; got {errors}")
+        raise InvalidArgumentError(f"errors must be positive and finite to fit a log-log slope; got {errors}")
+    if np.any(dts <= 0) or not np.all(np.isfinite(dts)):
+        raise InvalidArgumentError(f"dts must be positive and finite; got {dts}")
+    if np.unique(dts).size < 2:
+        raise InvalidArgumentError(f"dts must hold at least two distinct step sizes; got {dts}")
     x, y = np.log(dts), np.log(errors)
     k = x.size
     xm = x.mean()
@@ -158,22 +169,22 @@ def _resolve(problem, x0, t_span):
     """(sde, x0-provider Problem, exact or None, name) from a Problem or an SDE + x0 + t_span."""
     if isinstance(problem, Problem):
         if x0 is not None or t_span is not None:
-            new_span = problem.t_span if t_span is None else tuple(float(t) for t in t_span)
+            new_span = problem.t_span if t_span is None else check_span(t_span)
             # exact(t, x0, w) takes x0 but was built for the problem's t0: a new t0 drops it
             # (the study then uses a fine reference), a new end time or x0 keeps it.
             same_t0 = float(new_span[0]) == float(problem.t_span[0])
             return Problem(problem.name, problem.sde,
-                           problem.x0 if x0 is None else np.atleast_1d(np.asarray(x0, dtype=float)),
+                           problem.x0 if x0 is None else _vector_x0(x0, problem.d),
                            new_span, exact=problem.exact if same_t0 else None,
                            x0_law=problem.x0_law if x0 is None else None)
         return problem
     sde = as_sde(problem)
     if x0 is None or t_span is None:
-        raise ValueError("an SDE without a Problem needs x0= and t_span= (the study's start and span)")
-    x0a = np.atleast_1d(np.asarray(x0, dtype=float))
+        raise InvalidArgumentError("an SDE without a Problem needs x0= and t_span= (the study's start and span)")
+    x0a = np.atleast_1d(check_array("x0", x0))
     if x0a.ndim != 1:
-        raise ValueError(f"x0 must be a float or a (d,) array; got shape {x0a.shape}")
-    return Problem(getattr(sde, "name", "sde"), sde, x0a, tuple(t_span), exact=None)
+        raise ShapeError(f"x0 must be a float or a (d,) array; got shape {x0a.shape}")
+    return Problem(getattr(sde, "name", "sde"), sde, x0a, check_span(t_span), exact=None)
 
 
 def _as_numpy(a):
@@ -188,13 +199,51 @@ def _segments(n_list):
     return odd_part(g)
 
 
+def _vector_x0(x0, d):
+    x0a = np.atleast_1d(check_array("x0", x0))
+    if x0a.shape != (d,) and x0a.size != 1:
+        raise ShapeError(f"x0 must be a float or a ({d},) array for this problem; got shape {x0a.shape}")
+    return np.broadcast_to(x0a, (d,)).copy()
+
+
 def _check_steps(n_steps):
-    ns = [int(n) for n in n_steps]
-    if len(ns) < 2 or any(n < 1 for n in ns):
-        raise ValueError(f"n_steps must list at least two positive step counts; got {n_steps!r}")
+    if isinstance(n_steps, (str, bytes)) or not hasattr(n_steps, "__iter__"):
+        raise InvalidArgumentError(f"n_steps must list at least two positive step counts; got {n_steps!r}")
+    ns = [check_count(f"n_steps[{i}]", n) for i, n in enumerate(n_steps)]
+    if len(ns) < 2:
+        raise InvalidArgumentError(f"n_steps must list at least two positive step counts; got {n_steps!r}")
     if sorted(set(ns)) != sorted(ns):
-        raise ValueError(f"n_steps must not repeat; got {n_steps!r}")
+        raise InvalidArgumentError(f"n_steps must not repeat; got {n_steps!r}")
     return sorted(ns)
+
+
+# Memory the study's result arrays need (end states per resolution and the reference), refused
+# before any solve above this: a typo such as n_paths=10**12 must not end in a MemoryError.
+MAX_STUDY_BYTES = 2**34
+
+
+def _check_study(p_, ns, n_paths, seed, chunk, confidence, min_paths=1):
+    """The arguments every study shares, checked before any work (typed errors naming each)."""
+    n_paths = check_count("n_paths", n_paths, minimum=min_paths)
+    philox.check_seed(seed)
+    chunk = check_count("chunk", chunk)
+    check_real("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    need = (len(ns) + 1) * n_paths * p_.d * 8
+    if need > MAX_STUDY_BYTES:
+        raise InvalidArgumentError(f"n_paths={n_paths} with {len(ns)} resolutions in d={p_.d} needs {need} bytes of "
+                                   f"end states, above {MAX_STUDY_BYTES}; use fewer paths")
+    return n_paths, chunk
+
+
+def _check_reference(ref_n, finest, reference_method):
+    if ref_n is not None:
+        ref_n = check_count("reference_n_steps", ref_n)
+        if ref_n <= finest:
+            raise InvalidArgumentError(f"reference_n_steps ({ref_n}) must exceed the finest n_steps ({finest})")
+    if reference_method is not None and not isinstance(reference_method, str) and not hasattr(reference_method,
+                                                                                              "step"):
+        raise InvalidArgumentError(f"reference_method must be a method name or a Solver; got {reference_method!r}")
+    return ref_n
 
 
 def _final_states(p: Problem, method, ns, n_paths, seed, backend, chunk, ref_n, ref_method, method_options,
@@ -300,16 +349,15 @@ def strong_order(problem, method="euler_maruyama", *, n_steps=(16, 32, 64, 128, 
     """
     p_ = _resolve(problem, x0, t_span)
     ns = _check_steps(n_steps)
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2; got {p!r}")
-    if not isinstance(n_paths, (int, np.integer)) or n_paths < 2:
-        raise ValueError(f"n_paths must be an integer >= 2; got {n_paths!r}")
+    if isinstance(p, (bool, np.bool_)) or p not in (1, 2):
+        raise InvalidArgumentError(f"p must be 1 or 2; got {p!r}")
+    n_paths, chunk = _check_study(p_, ns, n_paths, seed, chunk, confidence, min_paths=2)
+    if not isinstance(bootstrap, (bool, np.bool_)):
+        raise InvalidArgumentError(f"bootstrap must be a bool; got {bootstrap!r}")
     ref_method = method if reference_method is None else reference_method
-    ref_n = reference_n_steps
+    ref_n = _check_reference(reference_n_steps, ns[-1], reference_method)
     if p_.exact is None and ref_n is None:
         ref_n = 16 * ns[-1]
-    if ref_n is not None and ref_n <= ns[-1]:
-        raise ValueError(f"reference_n_steps ({ref_n}) must exceed the finest n_steps ({ns[-1]})")
     finals, ref, times = _final_states(p_, method, ns, int(n_paths), seed, backend, int(chunk), ref_n, ref_method,
                                        method_options)
     per_path = np.linalg.norm(finals - ref[None], axis=2)  # (k, n)
@@ -360,9 +408,14 @@ def weak_order(problem, method="euler_maruyama", *, f: Optional[Callable] = None
     """
     p_ = _resolve(problem, x0, t_span)
     ns = _check_steps(n_steps)
+    n_paths, chunk = _check_study(p_, ns, n_paths, seed, chunk, confidence, min_paths=2)
+    if f is not None and not callable(f):
+        raise InvalidArgumentError(f"f must be a callable (n, d) -> (n,) or (n, k); got {type(f).__name__}")
+    if expectation is not None:
+        expectation = check_array("expectation", expectation)
     f = (lambda x: x) if f is None else f
     ref_method = method if reference_method is None else reference_method
-    ref_n = reference_n_steps
+    ref_n = _check_reference(reference_n_steps, ns[-1], reference_method)
     if p_.exact is None and ref_n is None and expectation is None:
         ref_n = 16 * ns[-1]
     if expectation is not None:
@@ -480,14 +533,18 @@ def work_precision(problem, methods: Sequence, *, kind="strong", n_steps=(8, 16,
     >>> sorted(wp.fits), len(wp.rows())
     (['euler_maruyama', 'milstein'], 6)
     """
-    if kind not in ("strong", "weak"):
-        raise ValueError(f'kind must be "strong" or "weak"; got {kind!r}')
+    if not isinstance(kind, str) or kind not in ("strong", "weak"):
+        raise InvalidArgumentError(f'kind must be "strong" or "weak"; got {kind!r}')
+    repeats = check_count("repeats", repeats)
+    if isinstance(methods, (str, bytes)) or not hasattr(methods, "__iter__"):
+        raise InvalidArgumentError(f"methods must be a list of method names, solvers or (label, method) pairs; "
+                                   f"got {methods!r}")
     run = strong_order if kind == "strong" else weak_order
     fits = {}
     for entry in methods:
         label, method = entry if isinstance(entry, tuple) else (_method_name(entry), entry)
         best = None
-        for _ in range(max(1, int(repeats))):
+        for _ in range(repeats):
             fit = run(problem, method, n_steps=n_steps, n_paths=n_paths, seed=seed, backend=backend, **kwargs)
             if best is None:
                 best = fit

@@ -22,6 +22,10 @@ from typing import Callable, Optional, Union
 import numpy as np
 from scipy import stats
 
+from .. import philox
+from ..errors import InvalidArgumentError, ShapeError
+from .problems import check_array, check_count, check_real
+
 
 @dataclass
 class KSResult:
@@ -52,26 +56,32 @@ def ks_1d(samples, cdf: Union[Callable, np.ndarray]) -> KSResult:
     if callable(cdf):
         res = stats.kstest(x, cdf)
     else:
-        res = stats.ks_2samp(x, _as_1d(cdf, "cdf"))
+        res = stats.ks_2samp(x, _as_1d(cdf, "cdf (a second sample)"))
     return KSResult(float(res.statistic), float(res.pvalue), x.size)
 
 
 def _as_1d(a, name):
-    a = np.asarray(a, dtype=float)
+    a = check_array(name, a)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
-    if a.ndim != 1:
-        raise ValueError(f"{name} must have shape (n,) or (n, 1); got {a.shape}")
+    if a.ndim != 1 or a.size < 1:
+        raise ShapeError(f"{name} must have shape (n,) or (n, 1) with n >= 1; got {a.shape}")
     return a
 
 
-def _as_2d(a, name):
-    a = np.asarray(a, dtype=float)
+def _as_2d(a, name, min_rows=1):
+    a = check_array(name, a)
     if a.ndim == 1:
         a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must have shape (n,) or (n, d); got {a.shape}")
+    if a.ndim != 2 or a.shape[1] < 1 or a.shape[0] < min_rows:
+        raise ShapeError(f"{name} must have shape (n,) or (n, d) with n >= {min_rows}; got {a.shape}")
     return a
+
+
+def _bandwidth(a, b, bandwidth):
+    if bandwidth is None:
+        return median_bandwidth(a, b)
+    return check_real("bandwidth", bandwidth, low=0.0, low_open=True)
 
 
 def _wasserstein_1d(u, v, p):
@@ -105,7 +115,10 @@ def sliced_wasserstein(a, b, n_projections: int = 128, p: int = 2, seed: int = 0
     """
     a, b = _as_2d(a, "a"), _as_2d(b, "b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b must have the same dimension; got {a.shape[1]} and {b.shape[1]}")
+        raise ShapeError(f"a and b must have the same dimension; got {a.shape[1]} and {b.shape[1]}")
+    n_projections = check_count("n_projections", n_projections)
+    p = check_real("p", p, low=1.0)
+    seed = philox.check_seed(seed)
     d = a.shape[1]
     if d == 1:
         return _wasserstein_1d(a[:, 0], b[:, 0], p)
@@ -121,7 +134,11 @@ def median_bandwidth(a, b, max_points: int = 1000) -> float:
 
     Uses the first ``max_points`` points of each sample (deterministic).
     """
-    z = np.concatenate([_as_2d(a, "a")[:max_points], _as_2d(b, "b")[:max_points]])
+    max_points = check_count("max_points", max_points)
+    a, b = _as_2d(a, "a"), _as_2d(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ShapeError(f"a and b must have the same dimension; got {a.shape[1]} and {b.shape[1]}")
+    z = np.concatenate([a[:max_points], b[:max_points]])
     sq = (z**2).sum(1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
     iu = np.triu_indices(len(z), 1)
@@ -159,11 +176,11 @@ def mmd(a, b, bandwidth: Optional[float] = None) -> float:
     >>> abs(mmd(a, b)) < 0.01, mmd(a, b + 1.0) > 0.05
     (True, True)
     """
-    a, b = _as_2d(a, "a"), _as_2d(b, "b")
+    a, b = _as_2d(a, "a", min_rows=2), _as_2d(b, "b", min_rows=2)
+    if a.shape[1] != b.shape[1]:
+        raise ShapeError(f"a and b must have the same dimension; got {a.shape[1]} and {b.shape[1]}")
     n, m = len(a), len(b)
-    if n < 2 or m < 2:
-        raise ValueError("mmd needs at least two points in each sample")
-    h = median_bandwidth(a, b) if bandwidth is None else float(bandwidth)
+    h = _bandwidth(a, b, bandwidth)
     kaa = _kernel_sum(a, a, h, True) / (n * (n - 1))
     kbb = _kernel_sum(b, b, h, True) / (m * (m - 1))
     kab = _kernel_sum(a, b, h, False) / (n * m)
@@ -184,8 +201,10 @@ def mmd_test(a, b, n_permutations: int = 200, seed: int = 0, bandwidth: Optional
     >>> pv < 0.05
     True
     """
-    a, b = _as_2d(a, "a"), _as_2d(b, "b")
-    h = median_bandwidth(a, b) if bandwidth is None else float(bandwidth)
+    a, b = _as_2d(a, "a", min_rows=2), _as_2d(b, "b", min_rows=2)
+    n_permutations = check_count("n_permutations", n_permutations)
+    seed = philox.check_seed(seed)
+    h = _bandwidth(a, b, bandwidth)
     obs = mmd(a, b, h)
     z = np.concatenate([a, b])
     n, m = len(a), len(b)
@@ -257,8 +276,14 @@ def moment_test(samples, mean=None, var=None) -> MomentTest:
     >>> r.max_abs_z < 4
     True
     """
-    x = _as_2d(samples, "samples")
-    n = x.shape[0]
+    x = _as_2d(samples, "samples", min_rows=2)
+    n, d = x.shape
+    for name, v in (("mean", mean), ("var", var)):
+        if v is not None and check_array(name, v).size not in (1, d):
+            raise ShapeError(f"{name} must be a scalar or have {d} entries (one per component); "
+                             f"got shape {np.shape(v)}")
+    if var is not None and np.any(check_array("var", var) <= 0):
+        raise InvalidArgumentError(f"var must be positive; got {var!r}")
     mu = x.mean(0)
     c = x - mu
     s2 = (c**2).sum(0) / (n - 1)
@@ -282,6 +307,8 @@ def z_threshold(n_comparisons: int, alpha: float = 1e-3) -> float:
     >>> round(z_threshold(1), 2), round(z_threshold(10), 2)
     (3.29, 3.89)
     """
+    n_comparisons = check_count("n_comparisons", n_comparisons)
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True, high_open=True)
     return float(stats.norm.isf(alpha / (2 * max(1, n_comparisons))))
 
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from ..errors import InvalidArgumentError
 from . import problems as P
+from .problems import check_count, check_real
 
 NOISE = ("diagonal", "scalar", "general")
 CALCULI = ("ito", "stratonovich")
@@ -35,7 +37,20 @@ CALCULI = ("ito", "stratonovich")
 
 def dimensions(min_dim: int = 1, max_dim: int = 4):
     """State dimensions ``min_dim .. max_dim`` (default 1–4)."""
+    min_dim, max_dim = _dims(min_dim, max_dim)
     return st.integers(min_dim, max_dim)
+
+
+def _dims(min_dim, max_dim):
+    min_dim = check_count("min_dim", min_dim)
+    max_dim = check_count("max_dim", max_dim, minimum=min_dim)
+    return min_dim, max_dim
+
+
+def _range(lo_name, lo, hi_name, hi, *, low=None):
+    lo = check_real(lo_name, lo, low=low)
+    hi = check_real(hi_name, hi, low=lo)
+    return lo, hi
 
 
 def noise_types():
@@ -54,12 +69,20 @@ def _signed(lo, hi):
 
 def initial_states(d: int, low: float = 0.2, high: float = 2.0, positive: bool = False):
     """Finite ``(d,)`` float arrays with entries of magnitude in ``[low, high]`` (positive if asked)."""
+    d = check_count("d", d)
+    low, high = _range("low", low, "high", high, low=0.0)
+    if not isinstance(positive, bool):
+        raise InvalidArgumentError(f"positive must be a bool; got {positive!r}")
     elem = _floats(low, high) if positive else _signed(low, high)
     return st.lists(elem, min_size=d, max_size=d).map(lambda v: np.array(v, dtype=float))
 
 
 def time_spans(min_length: float = 0.25, max_length: float = 2.0, min_t0: float = 0.0, max_t0: float = 1.0):
     """``(t0, t1)`` with ``t0`` in ``[min_t0, max_t0]`` and ``t1 - t0`` in ``[min_length, max_length]``."""
+    min_length, max_length = _range("min_length", min_length, "max_length", max_length)
+    if not min_length > 0:
+        raise InvalidArgumentError(f"min_length must be positive (t1 > t0); got {min_length}")
+    min_t0, max_t0 = _range("min_t0", min_t0, "max_t0", max_t0)
     return st.tuples(_floats(min_t0, max_t0), _floats(min_length, max_length)).map(
         lambda v: (float(v[0]), float(v[0] + v[1])))
 
@@ -126,14 +149,21 @@ def problems(noise=None, calculus=None, min_dim: int = 1, max_dim: int = 4, exac
     Drift rates lie in [-1, 1] and noise rates in ±[0.1, 0.8], spans have length
     in [0.25, 2]: solutions are well defined and moments moderate.
     """
+    if noise is not None and not isinstance(noise, str) and not isinstance(noise, (list, tuple, set, frozenset)):
+        raise InvalidArgumentError(f"noise must be None, a noise type or a list of them; got {noise!r}")
     noises = NOISE if noise is None else ((noise,) if isinstance(noise, str) else tuple(noise))
     calculi = CALCULI if calculus is None else (calculus,)
+    if not noises:
+        raise InvalidArgumentError("noise must name at least one noise type")
     for n in noises:
-        if n not in NOISE:
-            raise ValueError(f"noise must be one of {NOISE}; got {n!r}")
+        if not isinstance(n, str) or n not in NOISE:
+            raise InvalidArgumentError(f"noise must be one of {NOISE}; got {n!r}")
     for c in calculi:
-        if c not in CALCULI:
-            raise ValueError(f"calculus must be one of {CALCULI}; got {c!r}")
+        if not isinstance(c, str) or c not in CALCULI:
+            raise InvalidArgumentError(f"calculus must be one of {CALCULI}; got {c!r}")
+    min_dim, max_dim = _dims(min_dim, max_dim)
+    if not isinstance(exact_only, bool):
+        raise InvalidArgumentError(f"exact_only must be a bool; got {exact_only!r}")
 
     @st.composite
     def build(draw):

@@ -205,7 +205,7 @@ def test_plugins_are_discoverable():
 
 
 @pytest.mark.parametrize("module", ["sdekit_scores", "sdekit_scores.analytic", "sdekit_scores.protocol",
-                                    "sdekit_scores.reverse", "sdekit_scores.corrector"])
+                                    "sdekit_scores.reverse", "sdekit_scores.corrector", "sdekit_scores.optional"])
 def test_docstring_examples(module):
     import doctest
     import importlib
