@@ -18,7 +18,7 @@ def _modules():
         mod = importlib.import_module(pkg)
         names.append(pkg)
         names += [m.name for m in pkgutil.walk_packages(mod.__path__, pkg + ".")]
-    return sorted(n for n in names if n not in SKIP)
+    return sorted(n for n in names if n not in SKIP and not n.endswith("__main__"))
 
 
 MODULES = _modules()

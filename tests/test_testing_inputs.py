@@ -98,7 +98,7 @@ CASES = [
     ("sample n bool", lambda: MIX.sample(True), I, "n"),
     ("sample n negative", lambda: MIX.sample(-1), I, "n"),
     ("sample n string", lambda: MIX.sample("10"), I, "n"),
-    ("sample n beyond the counter", lambda: MIX.sample(2**32 + 1), I, "n"),
+    ("sample n beyond the counter", lambda: MIX.sample(2**48 + 1), I, "n"),
     ("sample n too many values", lambda: P.Gaussian(np.zeros(4), 1.0).sample(2**30), I, "n"),
     ("sample seed", lambda: MIX.sample(3, seed=1.5), I, "seed"),
     ("log_prob shape", lambda: MIX.log_prob(np.zeros((3, 2))), S, "x"),

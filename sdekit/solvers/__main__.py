@@ -4,7 +4,13 @@ import sys
 
 from . import methods_table, update_docs
 
-if len(sys.argv) > 1:
-    print("updated" if update_docs(sys.argv[1]) else "unchanged", sys.argv[1])
-else:
-    print(methods_table())
+
+def main(argv):
+    if argv:
+        print("updated" if update_docs(argv[0]) else "unchanged", argv[0])
+    else:
+        print(methods_table())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
