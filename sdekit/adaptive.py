@@ -40,10 +40,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends.base import terms_rows
 from .errors import IncompatibleMethodError, InvalidArgumentError, NonFiniteError, StepLimitError
+from .grid import save_times, steps_from_dt
 from .progress import Progress
 from .solution import IntegrateResult
+from .terms import terms_rows
 from .validation import check_positive_int, check_real
 
 __all__ = ["StepLimitError", "AdaptivePlan", "adaptive_plan", "integrate_adaptive", "Controller"]
@@ -65,15 +66,13 @@ class AdaptivePlan:
 
 def adaptive_plan(t0, t1, dt, n_steps, save_at) -> AdaptivePlan:
     """The save targets of an adaptive solve; ``dt`` or ``n_steps`` (optional) set the first step."""
-    from .solve import _save_times, _steps_from_dt
-
     span = t1 - t0
     if dt is not None and n_steps is not None:
         raise InvalidArgumentError(f"give at most one of dt or n_steps for an adaptive solve; got dt={dt!r}, "
                                    f"n_steps={n_steps!r}")
     first = None
     if dt is not None:
-        first = span / _steps_from_dt(span, dt)
+        first = span / steps_from_dt(span, dt)
     elif n_steps is not None:
         first = span / check_positive_int("n_steps", n_steps)
     if save_at is None:
@@ -81,7 +80,7 @@ def adaptive_plan(t0, t1, dt, n_steps, save_at) -> AdaptivePlan:
     if isinstance(save_at, str):
         raise InvalidArgumentError('save_at="steps" keeps every step of a fixed grid; an adaptive solve saves '
                                    'at given times (an array) or at t0 and t1 (None)')
-    sa = _save_times(save_at, t0, t1)
+    sa = save_times(save_at, t0, t1)
     times = np.union1d([t0, t1], sa)
     return AdaptivePlan(times, np.searchsorted(times, sa), first)
 

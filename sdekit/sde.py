@@ -126,6 +126,8 @@ class SDE:
         self.additive = bool(additive)
         self.commutative = bool(commutative) or (noise != "general")
 
+    infers_brownian_dim = False  # torchsde-style general noise without brownian_size: m from the diffusion's shape
+
     def brownian_dim_for(self, d: int) -> int:
         """The number m of Brownian motions driving a state of dimension ``d``."""
         if self.noise == "diagonal":
@@ -226,7 +228,7 @@ def as_sde(problem: Any) -> SDE:
                 brownian_dim=m if m is not None else 1,
                 additive=(nt == "additive"),
             )
-            sde._infer_brownian_dim = m is None
+            sde.infers_brownian_dim = m is None
         else:
             sde = SDE(adapter.drift, adapter.diffusion, noise=nt, calculus=calculus)
         sde.torchsde_style = True

@@ -122,7 +122,7 @@ def _to_numpy(x):
 
 
 def _vp():
-    from . import VPSDE
+    from .sdes import VPSDE
 
     return VPSDE()
 
@@ -156,7 +156,7 @@ def _learned_section(out_dir, quick):
     from sdekit_scores.nets import ScoreMLP
     from sdekit_scores.training import train
 
-    from . import sample
+    from .samplers import sample
 
     steps, batch, n, n_sde, n_nll = (300, 256, 1000, 100, 200) if quick else (3000, 512, 4000, 500, 1000)
     vp = _vp()
