@@ -8,7 +8,7 @@ import pytest
 MODULES = ["sdekit", "sdekit.sde", "sdekit.brownian", "sdekit.solve", "sdekit.solution", "sdekit.philox",
            "sdekit.errors", "sdekit.plugins", "sdekit.solvers.euler_maruyama",
            "sdekit.backends.torch_backend", "sdekit.backends.numba_backend", "sdekit.backends.numba_kernel",
-           "sdekit.bench"]
+           "sdekit.cli"]
 
 
 @pytest.mark.parametrize("name", MODULES)
