@@ -19,6 +19,7 @@ import harness
 
 #: Suites in page order: (module, JSON file, command). Each module has ``TITLE`` and ``render_section``.
 SUITES = (
+    ("peers", "peers.json", "python benchmarks/peers.py"),
     ("cpu", "cpu.json", "python benchmarks/cpu.py"),
 )
 DEFAULT_MARKDOWN = os.path.join(harness.DOCS, "benchmarks.md")
@@ -59,7 +60,7 @@ def render_page(results, json_paths=None):
     Example
     -------
     >>> md = render_page({})
-    >>> md.startswith("# Benchmarks") and "python benchmarks/cpu.py" in md
+    >>> md.startswith("# Benchmarks") and "python benchmarks/peers.py" in md
     True
     """
     json_paths = json_paths or {}

@@ -32,9 +32,11 @@ def _load(name):
 bench = _load("cpu")
 harness = _load("harness")
 report = _load("report")
+peers = _load("peers")
 
 QUICK_PROBLEMS = ["gbm", "nonlinear32"]  # the two the acceptance targets name; the others' loops are tested below
 SOLVER_ROWS = ("sdekit numba", "sdekit numpy", "numpy loop", "torch loop", "torchsde", "torchsde (plain increments)")
+NO_JAX_ROWS = [r for r in peers.SDE_ROWS + peers.ODE_ROWS if "diffrax" not in r and "jax" not in r]
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +141,7 @@ def test_markdown_shows_the_tables(quick_run):
     assert "benchmarks-torch.md" in md and "make bench" in md and "sdekit bench" in md
     assert "Reduced scale" in md
     # the other suites have no results in this run's folder: the page says how to produce them
+    assert md.count("Not run yet") == 1 and "python benchmarks/peers.py" in md
 
 
 def test_markdown_re_renders_from_json(quick_run, tmp_path, capsys):
@@ -243,14 +246,14 @@ def test_no_benchmark_code_or_targets_in_the_library():
 def test_cli_bench_finds_the_suites_and_says_so_when_absent(monkeypatch, capsys):
     assert cli.find_benchmarks() == str(BENCH)
     assert cli.main(["bench", "--help-suites"]) == 0
-    assert "cpu" in capsys.readouterr().out
+    assert "peers" in capsys.readouterr().out
     monkeypatch.setattr(cli, "find_benchmarks", lambda: None)
     assert cli.main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "benchmarks/" in err and "SDEKIT_BENCHMARKS" in err
 
 
-@pytest.mark.parametrize("name", ["cpu", "harness", "problems", "report", "run"])
+@pytest.mark.parametrize("name", ["cpu", "harness", "problems", "report", "peers", "run"])
 def test_docstring_examples(name):
     module = _load(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
@@ -282,3 +285,136 @@ def test_problem_functions_are_one_text_for_every_library():
         ft, gt = fns(torch)
         np.testing.assert_allclose(ft(0.0, torch.from_numpy(x)).numpy(), fn(0.0, x), rtol=1e-14)
         np.testing.assert_allclose(gt(0.0, torch.from_numpy(x)).numpy(), gn(0.0, x), rtol=1e-14)
+
+
+# --- the peers suite (benchmarks/peers.py) ---
+
+def _check_sde_rows(res, size="smoke"):
+    for p in res["problems"]:
+        n, k = peers.SDE_PROBLEMS[p["name"]].sizes[size]
+        assert (p["paths"], p["steps"]) == (n, k)
+        ref = next(r for r in p["rows"] if r["name"] == peers.REFERENCE)
+        for r in p["rows"]:
+            if r.get("missing"):
+                assert "ns_per_path_step" not in r and r["vs_sdekit_numba"] is None
+                continue
+            assert len(r["times_s"]) == res["config"]["reps"] and all(t > 0 for t in r["times_s"])
+            assert r["median_s"] == statistics.median(r["times_s"])
+            assert r["ns_per_path_step"] == pytest.approx(r["median_s"] / (r["paths"] * r["steps"]) * 1e9)
+            assert r["vs_sdekit_numba"] == pytest.approx(r["ns_per_path_step"] / ref["ns_per_path_step"])
+            assert r["moments"]["n"] == r["paths"] and len(r["moments"]["mean"]) == p["dim"]
+            # the answer: within Monte Carlo error of the exact EM mean / symmetry / sdekit numba
+            assert r["checks"] and r["check_passed"], (p["name"], r["name"], r["checks"])
+            info = r.get("info") or {}
+            if "steps_taken_max" in info:  # diffrax took exactly the grid's steps: no contender computes less
+                assert info["steps_taken_min"] == info["steps_taken_max"] == k
+        if p["name"] == "gbm":
+            assert all("exact EM mean" in r["checks"] for r in p["rows"] if not r.get("missing"))
+
+
+@pytest.fixture(scope="module")
+def peers_without_jax():
+    return peers.run_benchmarks(size="smoke", rows=NO_JAX_ROWS)
+
+
+def test_peers_smoke_without_jax_rows(peers_without_jax):
+    res = peers_without_jax
+    assert res["suite"] == "peers" and res["config"]["size"] == "smoke"
+    assert [p["name"] for p in res["problems"]] == list(peers.SDE_PROBLEMS)
+    for p in res["problems"]:
+        names = [r["name"] for r in p["rows"]]
+        assert names == [r for r in peers.SDE_ROWS if r in NO_JAX_ROWS]
+        assert all(not r.get("missing") for r in p["rows"]), [r.get("missing") for r in p["rows"]]
+    _check_sde_rows(res)
+    ode = res["ode"]
+    assert ode["n"] == peers.ODE_SIZES["smoke"] and ode["reference"]["estimated_error"] < 1e-9
+    for r in ode["rows"]:
+        assert r["err_median"] < 1e-4 and r["n_accepted"] > 10  # rtol 1e-6 on Lorenz over [0, 1]
+    numba_row = next(r for r in ode["rows"] if r["name"] == "sdekit numba")
+    assert ode["target_error"] == numba_row["err_median"]
+    assert numba_row["vs_sdekit_numba_at_equal_error"] == 1.0
+
+
+def test_peers_render_and_acceptance(peers_without_jax, tmp_path):
+    res = peers_without_jax
+    acc = res["acceptance"]
+    assert len(acc) == 3 * len(res["problems"]) + 1 and all(a["passed"] is None for a in acc)  # no JAX rows run
+    md = peers.render_section(res, json_path="x.json")
+    assert md.startswith(f"## {peers.TITLE}") and "Reduced sizes" in md
+    for p in res["problems"]:
+        assert f"### {p['title']}" in md
+    assert md.count("| **sdekit numba** |") == len(res["problems"]) + 1
+    assert "**FAIL**" not in md.split("### Contenders")[0].split("### Machine")[1]  # every answer check passed
+    json_path = tmp_path / "peers.json"
+    harness.write_json(res, json_path)
+    page = report.write_page(tmp_path / "b.md", {"peers": res}, {"peers": str(json_path)})
+    text = pathlib.Path(page).read_text()
+    assert text.count("Not run yet") == 1 and peers.TITLE in text and f"#{report.anchor(peers.TITLE)}" in text
+    assert peers.main(["--from-json", str(json_path), "--markdown", str(tmp_path / "c.md")]) == 0
+    assert (tmp_path / "c.md").read_text() == text
+
+
+def test_peers_without_jax_installed_skip_cleanly(monkeypatch):
+    for name in ("jax", "diffrax", "lineax"):
+        monkeypatch.setitem(sys.modules, name, None)  # "import jax" now raises ImportError
+    res = peers.run_benchmarks(size="smoke", problems=["gbm"], rows=["sdekit numpy", "numpy loop",
+                                                                      "jax.lax.scan loop", "diffrax UnsafeBrownianPath"])
+    rows = {r["name"]: r for r in res["problems"][0]["rows"]}
+    for name in ("jax.lax.scan loop", "diffrax UnsafeBrownianPath"):
+        assert rows[name]["missing"].startswith(("ImportError", "ModuleNotFoundError")), rows[name]
+    assert rows["numpy loop"]["check_passed"] and not rows["sdekit numpy"].get("missing")
+    assert res["libraries"]["jax"].startswith("missing")
+    assert "not installed here" in peers.render_section(res)
+
+
+JAX_ROWS = ["sdekit numba", "numpy loop", "jax.lax.scan loop", "diffrax UnsafeBrownianPath",
+            "diffrax UnsafeBrownianPath (batched state)", "diffrax VirtualBrownianTree", "diffrax Dopri5 (vmap)",
+            "diffrax Tsit5 (batched state)"]
+
+
+def _check_jax_run(res, sde_rows, ode_rows):
+    _check_sde_rows(res)
+    for p in res["problems"]:
+        rows = {r["name"]: r for r in p["rows"]}
+        for name in sde_rows:
+            assert not rows[name].get("missing"), (p["name"], name, rows[name].get("missing"))
+            if "jax" in name or "diffrax" in name:
+                assert rows[name]["compile_s"] > 0  # compiled ahead of time, outside the clock
+        acc = [a for a in res["acceptance"] if a["problem"] == p["name"]]
+        assert len(acc) == 3
+        assert all(a["value"] is not None and a["passed"] == (a["value"] >= a["threshold"]) for a in acc)
+    ode = {r["name"]: r for r in res["ode"]["rows"]}
+    for name in ode_rows:
+        r = ode[name]
+        assert not r.get("missing"), (name, r.get("missing"))
+        assert r["err_median"] < 1e-4 and r["n_accepted"] > 10  # rtol 1e-6 on Lorenz over [0, 1]
+
+
+def test_peers_with_jax_and_diffrax():
+    """The JAX contenders on GBM and the ODE ensemble (every SDE contender's layout, two ODE configurations)."""
+    pytest.importorskip("jax")
+    pytest.importorskip("diffrax")
+    res = peers.run_benchmarks(size="smoke", problems=["gbm", "ode"], rows=JAX_ROWS)
+    _check_jax_run(res, [r for r in JAX_ROWS if r in peers.SDE_ROWS], [r for r in JAX_ROWS if r in peers.ODE_ROWS])
+
+
+@pytest.mark.slow
+def test_peers_every_contender_on_every_problem():
+    pytest.importorskip("jax")
+    pytest.importorskip("diffrax")
+    res = peers.run_benchmarks(size="smoke")
+    assert [p["name"] for p in res["problems"]] == list(peers.SDE_PROBLEMS)
+    _check_jax_run(res, peers.SDE_ROWS, peers.ODE_ROWS)
+
+
+def test_time_at_equal_error_interpolates_and_refuses_to_extrapolate():
+    sweep = [{"median_s": 1.0, "err_median": 1e-5}, {"median_s": 4.0, "err_median": 1e-7}]
+    assert peers.time_at_error(sweep, 1e-6) == pytest.approx(2.0)
+    assert peers.time_at_error(sweep, 1e-5) == pytest.approx(1.0)
+    assert peers.time_at_error(sweep, 1e-8) is None and peers.time_at_error(sweep, 1e-3) is None
+
+
+def test_z_checks_detect_a_wrong_mean():
+    m = peers.moments(np.random.default_rng(0).normal(1.0, 1.0, size=(10_000, 2)))
+    assert peers.z_against(m, [1.0, 1.0]) < peers.Z_LIMIT
+    assert peers.z_against(m, [1.1, 1.0]) > peers.Z_LIMIT  # 10 standard errors off
