@@ -21,6 +21,7 @@ import harness
 SUITES = (
     ("peers", "peers.json", "python benchmarks/peers.py"),
     ("cpu", "cpu.json", "python benchmarks/cpu.py"),
+    ("latency", "latency.json", "python benchmarks/latency.py"),
 )
 DEFAULT_MARKDOWN = os.path.join(harness.DOCS, "benchmarks.md")
 

@@ -14,8 +14,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUITES = ("cpu", "peers", "report")
-ALL = ("peers", "cpu")
+SUITES = ("cpu", "peers", "latency", "report")
+ALL = ("peers", "cpu", "latency")
 
 
 def _suite(name):
@@ -30,7 +30,7 @@ def main(argv=None):
     Example
     -------
     >>> main(["--help-suites"])
-    suites: cpu, peers, report, all (default cpu)
+    suites: cpu, peers, latency, report, all (default cpu)
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)

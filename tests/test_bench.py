@@ -33,6 +33,7 @@ bench = _load("cpu")
 harness = _load("harness")
 report = _load("report")
 peers = _load("peers")
+latency = _load("latency")
 
 QUICK_PROBLEMS = ["gbm", "nonlinear32"]  # the two the acceptance targets name; the others' loops are tested below
 SOLVER_ROWS = ("sdekit numba", "sdekit numpy", "numpy loop", "torch loop", "torchsde", "torchsde (plain increments)")
@@ -141,7 +142,7 @@ def test_markdown_shows_the_tables(quick_run):
     assert "benchmarks-torch.md" in md and "make bench" in md and "sdekit bench" in md
     assert "Reduced scale" in md
     # the other suites have no results in this run's folder: the page says how to produce them
-    assert md.count("Not run yet") == 1 and "python benchmarks/peers.py" in md
+    assert md.count("Not run yet") == 2 and "python benchmarks/peers.py" in md
 
 
 def test_markdown_re_renders_from_json(quick_run, tmp_path, capsys):
@@ -253,7 +254,7 @@ def test_cli_bench_finds_the_suites_and_says_so_when_absent(monkeypatch, capsys)
     assert "benchmarks/" in err and "SDEKIT_BENCHMARKS" in err
 
 
-@pytest.mark.parametrize("name", ["cpu", "harness", "problems", "report", "peers", "run"])
+@pytest.mark.parametrize("name", ["cpu", "harness", "problems", "report", "peers", "latency", "run"])
 def test_docstring_examples(name):
     module = _load(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
@@ -349,7 +350,7 @@ def test_peers_render_and_acceptance(peers_without_jax, tmp_path):
     harness.write_json(res, json_path)
     page = report.write_page(tmp_path / "b.md", {"peers": res}, {"peers": str(json_path)})
     text = pathlib.Path(page).read_text()
-    assert text.count("Not run yet") == 1 and peers.TITLE in text and f"#{report.anchor(peers.TITLE)}" in text
+    assert text.count("Not run yet") == 2 and peers.TITLE in text and f"#{report.anchor(peers.TITLE)}" in text
     assert peers.main(["--from-json", str(json_path), "--markdown", str(tmp_path / "c.md")]) == 0
     assert (tmp_path / "c.md").read_text() == text
 
@@ -418,3 +419,29 @@ def test_z_checks_detect_a_wrong_mean():
     m = peers.moments(np.random.default_rng(0).normal(1.0, 1.0, size=(10_000, 2)))
     assert peers.z_against(m, [1.0, 1.0]) < peers.Z_LIMIT
     assert peers.z_against(m, [1.1, 1.0]) > peers.Z_LIMIT  # 10 standard errors off
+
+
+# --- the latency measurements (benchmarks/latency.py) ---
+
+def test_latency_children_measure_what_they_say():
+    first = latency._run_child("first_solve", case="numpy problem")
+    assert first["import_s"] > 0 and first["first_solve_s"] > 0 and first["second_solve_s"] > 0
+    assert first["process_wall_s"] >= first["import_s"] + first["first_solve_s"]
+    assert isinstance(first["torch_loaded_after_solve"], bool)
+    busy = latency._run_child("busy_numpy", reps=2, paths=50, steps=16)
+    assert set(busy["times_s"]) <= {"1", "2"} and all(len(v) == 2 for v in busy["times_s"].values())
+    neural = latency._run_child("neural", reps=2, numba_first=True, paths=16, steps=4)
+    assert neural["numba_first"] and len(neural["times_s"]["sdekit torch"]) == 2 and not neural["missing"]
+    res = {"machine": harness.machine_info(), "config": {"reps": 2, "busy": {"paths": 50, "steps": 16},
+                                                         "neural": {"paths": 16, "steps": 4, "hidden": 64}},
+           "first_solve": [{**first, "case": "numpy problem", "processes": 1}], "import_profile": [],
+           "busy_numpy": {"quiet": {**busy, "median_s": latency._median_dict(busy["times_s"])}},
+           "neural": {"quiet, after a Numba kernel": {**neural, "median_s": latency._median_dict(neural["times_s"])}}}
+    md = latency.render_section(res)
+    assert md.startswith(f"## {latency.TITLE}") and "| numpy problem |" in md and "| quiet |" in md
+    assert "A busy machine" in md and "after a Numba kernel" in md
+
+
+def test_import_profile_lists_sdekit():
+    prof = latency._import_profile()
+    assert prof and prof[0]["module"] == "sdekit" and prof[0]["cumulative_s"] > 0
