@@ -322,6 +322,9 @@ def test_peers_smoke_without_jax_rows(peers_without_jax):
     res = peers_without_jax
     assert res["suite"] == "peers" and res["config"]["size"] == "smoke"
     assert [p["name"] for p in res["problems"]] == list(peers.SDE_PROBLEMS)
+    grids = {r["name"]: r for r in res["grids"]["rows"]}
+    assert len(grids) == 4 and all(r["z_exact_em_mean"] < peers.Z_LIMIT for r in grids.values())
+    assert grids[f"seed, {peers.GRID_STEPS['smoke'][1]} steps"]["vs_seed_dyadic"] == 1.0
     for p in res["problems"]:
         names = [r["name"] for r in p["rows"]]
         assert names == [r for r in peers.SDE_ROWS if r in NO_JAX_ROWS]
@@ -339,12 +342,15 @@ def test_peers_smoke_without_jax_rows(peers_without_jax):
 def test_peers_render_and_acceptance(peers_without_jax, tmp_path):
     res = peers_without_jax
     acc = res["acceptance"]
-    assert len(acc) == 3 * len(res["problems"]) + 1 and all(a["passed"] is None for a in acc)  # no JAX rows run
+    assert len(acc) == 3 * len(res["problems"]) + 2
+    assert all(a["passed"] is None for a in acc if a["problem"] != "grids")  # no JAX rows ran
+    grid = next(a for a in acc if a["problem"] == "grids")
+    assert grid["passed"] == (grid["value"] <= peers.TARGET_GRID_COST)
     md = peers.render_section(res, json_path="x.json")
     assert md.startswith(f"## {peers.TITLE}") and "Reduced sizes" in md
     for p in res["problems"]:
         assert f"### {p['title']}" in md
-    assert md.count("| **sdekit numba** |") == len(res["problems"]) + 1
+    assert md.count("| **sdekit numba** |") == len(res["problems"]) + 1 and "### One Brownian path" in md
     assert "**FAIL**" not in md.split("### Contenders")[0].split("### Machine")[1]  # every answer check passed
     json_path = tmp_path / "peers.json"
     harness.write_json(res, json_path)
