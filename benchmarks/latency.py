@@ -11,7 +11,8 @@ One extra run with ``python -X importtime`` lists the modules that cost most.
 (b) **A busy machine.** A helper process keeps one core busy (a pure-Python loop)
 while a fresh process times a 300-path x 4096-step GBM solve on the NumPy backend
 with 1 and with 2 Numba threads (``numba.set_num_threads``), interleaved; the same
-without the busy process as the baseline. Then a small torch neural SDE
+without the busy process (the machine as found; its load average is recorded) as
+the baseline. Then a small torch neural SDE
 (an MLP drift, 256 paths x 100 steps, ``backend="torch"``) is timed forward and
 backward (``loss.backward()``), and ``torchsde.sdeint`` on the same module, in a
 fresh process that first ran one sdekit Numba kernel (a fused 65,536-path solve)
@@ -45,6 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIRST_SOLVE_CASES = ("numpy problem", "numpy problem, torch imported first", "torch problem")
 BUSY_PATHS, BUSY_STEPS = 300, 4096
 NEURAL_PATHS, NEURAL_STEPS, NEURAL_HIDDEN = 256, 100, 64
+# The machine as the run found it (other work included: see the load average) and with one more core kept busy.
+AS_FOUND, BUSY = "machine as found", "plus one core kept busy"
 
 
 # --- children: each prints one JSON object on its last line of stdout ---
@@ -278,8 +281,8 @@ def run_benchmarks(*, quick=False, reps=None, progress=False):
     result["import_profile"] = _import_profile()
     # (b1) NumPy backend with 1 and 2 Numba threads, quiet and with one core busy
     busy = {}
-    for label in ("quiet", "one core busy"):
-        if label == "quiet":
+    for label in (AS_FOUND, BUSY):
+        if label == AS_FOUND:
             r = _run_child("busy_numpy", reps=reps, paths=busy_paths, steps=busy_steps)
         else:
             with Hog():
@@ -290,10 +293,10 @@ def run_benchmarks(*, quick=False, reps=None, progress=False):
     result["busy_numpy"] = busy
     # (b2) torch after a Numba kernel, quiet and with one core busy
     neural = {}
-    for label in ("quiet", "one core busy"):
+    for label in (AS_FOUND, BUSY):
         for numba_first in (False, True):
             key = f"{label}, {'after a Numba kernel' if numba_first else 'no Numba kernel'}"
-            if label == "quiet":
+            if label == AS_FOUND:
                 r = _run_child("neural", reps=reps, numba_first=numba_first, paths=NEURAL_PATHS, steps=neural_steps)
             else:
                 with Hog():
@@ -317,10 +320,10 @@ def format_table(results):
     b = results["config"]["busy"]
     lines.append(f"NumPy backend, {b['paths']} paths x {b['steps']} steps:")
     for label, r in results["busy_numpy"].items():
-        lines.append(f"  {label:14s} " + ", ".join(f"{k} thread(s) {v:.3f} s" for k, v in r["median_s"].items()))
+        lines.append(f"  {label:24s} " + ", ".join(f"{k} thread(s) {v:.3f} s" for k, v in r["median_s"].items()))
     lines.append("torch neural SDE forward+backward:")
     for label, r in results["neural"].items():
-        lines.append(f"  {label:40s} " + ", ".join(f"{k} {v:.3f} s" for k, v in r["median_s"].items()))
+        lines.append(f"  {label:50s} " + ", ".join(f"{k} {v:.3f} s" for k, v in r["median_s"].items()))
     return "\n".join(lines)
 
 
@@ -359,7 +362,8 @@ def render_section(results, *, json_path=None):
     b = c.get("busy", {})
     out += ["### A busy machine", "",
             f"GBM, {b.get('paths', '?')} paths × {b.get('steps', '?')} steps, `backend=\"numpy\"`, with 1 and 2 Numba "
-            "threads, on a quiet machine and while another process keeps one core busy (median s):", ""]
+            "threads, on the machine as the run found it (its load average is below) and while one more process "
+            "keeps a core busy (median s):", ""]
     rows = []
     for label, r in results.get("busy_numpy", {}).items():
         med = r["median_s"]

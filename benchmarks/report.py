@@ -86,7 +86,7 @@ def render_page(results, json_paths=None):
         out += [module.render_section(res, json_path=_shown(json_paths.get(name))), ""]
     out += ["## Re-running", "",
             "```sh",
-            "make bench                          # every suite at full size (= sdekit bench all), about an hour",
+            "make bench                          # every suite at full size (= sdekit bench all), 40-60 minutes",
             "sdekit bench peers                  # one suite: peers | cpu | latency (= python benchmarks/<suite>.py)",
             "python benchmarks/peers.py --quick  # reduced sizes, a few minutes; --smoke: tiny, every contender once",
             "python benchmarks/cpu.py --quick    # tiny sizes, seconds (writes files only with --json/--markdown)",
