@@ -410,7 +410,8 @@ def main(argv=None):
     if json_path:
         print(f"wrote {harness.write_json(results, json_path)}")
     if md_path:
-        print(f"wrote {report.write_page(md_path, {'latency': results}, {'latency': json_path} if json_path else None)}")
+        paths = {"latency": json_path} if json_path else None
+        print(f"wrote {report.write_page(md_path, {'latency': results}, paths)}")
     return 0
 
 

@@ -867,7 +867,8 @@ def format_table(results):
                 continue
             rows.append([r["name"], f"{r.get('median_s', float('nan')):.3g}",
                          f"{r.get('n_accepted', '?')}+{r.get('n_rejected', '?')}", harness.fmt_sci(r.get("err_median")),
-                         harness.fmt(r.get("time_at_target_s"), ".3g"), _ratio(r.get("vs_sdekit_numba_at_equal_error"))])
+                         harness.fmt(r.get("time_at_target_s"), ".3g"),
+                         _ratio(r.get("vs_sdekit_numba_at_equal_error"))])
         lines += ["  " + x for x in harness.text_table(["contender", "s at rtol", "acc+rej", "median error",
                                                         "s at equal error", "x sdekit numba"], rows).splitlines()]
         lines.append("")

@@ -364,8 +364,8 @@ def test_peers_render_and_acceptance(peers_without_jax, tmp_path):
 def test_peers_without_jax_installed_skip_cleanly(monkeypatch):
     for name in ("jax", "diffrax", "lineax"):
         monkeypatch.setitem(sys.modules, name, None)  # "import jax" now raises ImportError
-    res = peers.run_benchmarks(size="smoke", problems=["gbm"], rows=["sdekit numpy", "numpy loop",
-                                                                      "jax.lax.scan loop", "diffrax UnsafeBrownianPath"])
+    rows = ["sdekit numpy", "numpy loop", "jax.lax.scan loop", "diffrax UnsafeBrownianPath"]
+    res = peers.run_benchmarks(size="smoke", problems=["gbm"], rows=rows)
     rows = {r["name"]: r for r in res["problems"][0]["rows"]}
     for name in ("jax.lax.scan loop", "diffrax UnsafeBrownianPath"):
         assert rows[name]["missing"].startswith(("ImportError", "ModuleNotFoundError")), rows[name]
