@@ -21,9 +21,11 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q --runslow
 
-# CPU benchmark suite (issue 3), full sizes: minutes. Writes benchmarks/results/cpu.json and docs/benchmarks.md.
+# Every CPU benchmark suite at full size (benchmarks/: peers, cpu, latency; about an hour on 2 cores).
+# Installs the optional peers (JAX, diffrax) first. Writes benchmarks/results/*.json and docs/benchmarks.md.
 bench: $(STAMP)
-	$(BIN)/sdekit bench
+	-$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python -m sdekit.cli bench all
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .hypothesis

@@ -33,20 +33,19 @@ Run (one command, about 2-3 minutes on 2 idle cores):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import statistics
-import time
 
 import torch
+
+import harness
 
 import sdekit as sk
 from sdekit.backends.torch_backend import TorchBackend
 from sdekit.brownian import odd_part
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = harness.RESULTS
 
 
 def _matrix(d, device, dtype):
@@ -147,16 +146,12 @@ def _sync(device):
 
 
 def time_interleaved(contenders, reps, device):
-    """``{name: [seconds, ...]}``, the contenders alternating within each repetition."""
-    times = {name: [] for name in contenders}
-    for _ in range(reps):
-        for name, fn in contenders.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return times
+    """``{name: [seconds, ...]}``, the contenders alternating within each repetition (:func:`harness.interleaved`)."""
+    runs = harness.interleaved(contenders, reps, collect=False, sync=lambda: _sync(device))
+    failed = {name: run["missing"] for name, run in runs.items() if "missing" in run}
+    if failed:
+        raise RuntimeError(f"contenders failed: {failed}")
+    return {name: run["times_s"] for name, run in runs.items()}
 
 
 def run_problem(p, n, steps, reps, *, compiled=True, torchsde_steps=None, extra=None):
@@ -173,11 +168,12 @@ def run_problem(p, n, steps, reps, *, compiled=True, torchsde_steps=None, extra=
     ts_steps = torchsde_steps or steps
     contenders["torchsde"] = lambda: torchsde_solve(p, n, ts_steps)
     contenders.update(extra or {})
-    warm_started = time.perf_counter()
-    for fn in contenders.values():  # warm-up: Numba/inductor compilation, allocator, caches
-        fn()
-    _sync(p.device)
-    warmup = time.perf_counter() - warm_started
+    def warm_up():  # Numba/inductor compilation, allocator, caches
+        for fn in contenders.values():
+            fn()
+        _sync(p.device)
+
+    warmup, _ = harness.timed(warm_up, collect=False)
     times = time_interleaved(contenders, reps, p.device)
     steps_of = {name: (ts_steps if name == "torchsde" else steps) for name in contenders}
     med = {name: statistics.median(v) for name, v in times.items()}
@@ -203,28 +199,10 @@ def run_problem(p, n, steps, reps, *, compiled=True, torchsde_steps=None, extra=
             "warmup_s": warmup, "rows": rows}
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine(device):
-    import numba
-    import numpy
-
-    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "numpy": numpy.__version__, "python": platform.python_version(), "device": str(device)}
-    try:
-        info["load_avg"] = os.getloadavg()
-    except OSError:  # pragma: no cover
-        pass
+    """:func:`harness.machine_info` (the shared machine facts) plus the device and, on CUDA, the GPU's name."""
+    info = harness.machine_info()
+    info["device"] = str(device)
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -281,7 +259,7 @@ def main(argv=None):
             res = run_problem(p, n, args.steps, args.reps, compiled=not args.no_compiled)
             print_table(res)
             out["results"].append(res)
-    out["machine"]["load_avg_after"] = os.getloadavg()
+    harness.finish_machine_info(out["machine"])
     print("\nsdekit / hand loop (target <= 1.2):")
     for res in out["results"]:
         r = res["rows"]
@@ -289,9 +267,7 @@ def main(argv=None):
         if "sdekit compiled" in r:
             line += f", compiled {r['sdekit compiled']['vs_hand_loop']:.2f}"
         print(line + f"; sdekit {r['torchsde']['sdekit_speedup']:.1f}x faster than torchsde")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(out, fh, indent=1)
+    harness.write_json(out, args.out)
     print("\n" + markdown(out))
     print(f"\nwritten {args.out}")
 

@@ -3,7 +3,6 @@
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -25,7 +24,6 @@ def test_no_module_reads_another_modules_private_names():
     assert private_imports == [] and reads == []
 
 
-@pytest.mark.xfail(strict=True, reason="the benchmark suite moves to benchmarks/ on the bench branch")
 def test_the_core_holds_no_benchmark_code():
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "sdekit").rglob("*.py")
                  if "torchsde._brownian" in p.read_text() or p.name.startswith("bench")]

@@ -9,7 +9,7 @@ import pytest
 import sdekit
 
 PENDING = {"sdekit.backends.numba_kernel"}  # the fused kernel is being rebuilt for the Lévy-area tree
-SKIP = {"sdekit.bench", "sdekit.cli", "sdekit.__main__"}  # command-line entry points (tested through the CLI)
+SKIP = {"sdekit.__main__"}  # command-line entry points (tested through the CLI)
 
 
 def _modules():

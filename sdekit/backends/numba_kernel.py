@@ -322,7 +322,7 @@ def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
     The floor of a fixed-step solve with the Numba backend: the same driver,
     chunks, blocks, tree nodes and threads as a fused solve, with the solver's
     step replaced by ``x += dW`` (so it returns ``sum_i W_i(1)``, and nothing is
-    optimised away). Used by :mod:`sdekit.bench`.
+    optimised away). Used by ``benchmarks/cpu.py``.
 
     >>> from sdekit.backends.numba_kernel import generator_floor
     >>> s = generator_floor(1000, 64, 1, seed=0)      # the sum of 1000 paths' W(1)
