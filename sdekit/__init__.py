@@ -7,15 +7,35 @@
 (2, 1000, 1)
 """
 
-from . import errors, plugins, solvers, testing
+import importlib
+
+from . import errors, noise, plugins, solvers
 from .brownian import BrownianPath
-from .ensembles import ensemble
-from .reductions import Reduction
 from .sde import ODE, SDE, as_sde
 from .solution import Solution
 from .solve import solve
 
 __version__ = "0.1.0"
 
-__all__ = ["SDE", "ODE", "as_sde", "solve", "Solution", "BrownianPath", "errors", "solvers", "testing",
+# Loaded on first use, so that ``import sdekit`` stays light: the verification toolkit (SciPy), the
+# ensembles (their merge machinery), the torchsde interop (torch).
+_LAZY = {"testing": ("sdekit.testing", None), "ensemble": ("sdekit.ensembles", "ensemble"),
+         "Reduction": ("sdekit.reductions", "Reduction"), "interop": ("sdekit.interop", None)}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sdekit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["SDE", "ODE", "as_sde", "solve", "Solution", "BrownianPath", "errors", "noise", "solvers", "testing",
            "plugins", "ensemble", "Reduction", "__version__"]
