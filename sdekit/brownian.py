@@ -545,6 +545,12 @@ class BrownianPath:
         """
         from ._brownian_numba import block_differences
 
+        if k == 0:  # one step per segment: the skeleton's leaves are the steps
+            for j in range(self.segments):
+                wl, wr, area = self._segment(j)
+                dw = self._cast(wr - wl)
+                yield LevyIncrement(dw, self._cast(area)) if levy_area else dw
+            return
         fits = max(1, _BLOCK_BYTES // (16 * self.n_paths * self.dim))
         b = min(k, _MAX_BLOCK_LEVELS, fits.bit_length() - 1)
         size, level = 1 << b, k - b

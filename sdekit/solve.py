@@ -17,9 +17,24 @@ from .solvers import REGISTRY, get_solver, noise_class, supported_classes
 from .validation import check_bool, check_positive_int, check_t_span
 
 
+def _shape_of(x0):
+    if x0 is None:
+        raise InvalidArgumentError("x0 must be a number or an array; got None")
+    if hasattr(x0, "shape") and not isinstance(x0, np.ndarray) and (type(x0).__module__ or "").startswith("torch"):
+        return tuple(x0.shape)
+    try:
+        arr = np.asarray(x0)
+    except (ValueError, TypeError) as e:
+        raise InvalidArgumentError(f"x0 must be a number or a (rectangular) array; got {type(x0).__name__} "
+                                   f"({str(e).splitlines()[0]})") from None
+    if arr.dtype == object or arr.dtype.kind not in "biufc":
+        raise InvalidArgumentError(f"x0 must be real numbers; got {type(x0).__name__} of dtype {arr.dtype}")
+    return arr.shape
+
+
 def _event_shape(x0, n_paths, brownian):
     """Number of paths and event shape from ``x0`` (any array-like), ``n_paths`` and ``brownian``."""
-    shape = tuple(getattr(x0, "shape", None) if hasattr(x0, "shape") else np.shape(x0))
+    shape = _shape_of(x0)
     if n_paths is not None:
         n_paths = check_positive_int("n_paths", n_paths)
     elif brownian is not None and hasattr(brownian, "n_paths"):

@@ -44,7 +44,10 @@ class ShapeChecked:
         n = x.shape[0]
         arg = x if self.flat else x.reshape((n,) + self.event)
         out = self.fn(t, arg) if self.args is None else self.fn(t, arg, self.args)
-        shape = tuple(getattr(out, "shape", np.shape(out)))
+        if not hasattr(out, "shape"):
+            raise ShapeError(f"{self.name}(t, x) must return an array of shape {(n,) + self.tail} (x's kind); "
+                             f"got {type(out).__name__}")
+        shape = tuple(out.shape)
         if shape != (n,) + self.tail:
             raise ShapeError(
                 f"{self.name}(t, x) returned shape {shape}; expected {(n,) + self.tail} "
