@@ -357,7 +357,7 @@ def _accept_save_at_close_but_resolvable():
     for save in ([0.5, 0.5 + 1e-12], [0.5, 0.5 + 1e-15], [0.0, 1e-15]):
         sol = run(save_at=save, n_steps=4, n_paths=3)
         assert np.array_equal(sol.ts, save) and sol.ys.shape == (2, 3, 1)
-        assert np.allclose(sol.ys[0], sol.ys[1], rtol=1e-6)  # a step of 1e-15 barely moves the state
+        assert np.allclose(sol.ys[0], sol.ys[1], rtol=1e-4)  # a step of 1e-12 moves it by ~ 0.8 sqrt(1e-12)
 
 
 def _accept_save_at_on_grid():
