@@ -166,3 +166,29 @@ def test_memory_is_o_n_paths_when_saving_only_the_end():
     # 16x more steps must not grow the peak: it stays a small multiple of one state array.
     assert long < 1.5 * short
     assert long < 60 * state
+
+
+def test_dopri5_progress_bar_moves_with_time(monkeypatch):
+    # The adaptive driver reports progress as the fraction of the span covered (it used to stay at 0).
+    import sdekit.adaptive as ad
+
+    updates = []
+
+    class Recorder(ad.Progress):
+        def update(self, k=1):
+            updates.append(k)
+            super().update(k)
+
+    monkeypatch.setattr(ad, "Progress", Recorder)
+    sk.solve(sk.ODE(lambda t, x: -x), 1.0, (0.0, 1.0), method="dopri5", rtol=1e-9, progress=True, backend="numpy")
+    assert len(updates) > 5 and sum(updates) == 1000 and all(u >= 0 for u in updates)
+
+
+def test_a_brownian_path_of_another_backend_is_refused():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(sk.errors.BackendError, match="backend='torch'"):
+        sk.solve(GBM, torch.ones(1, dtype=torch.float64), (0.0, 1.0), n_steps=4,
+                 brownian=sk.BrownianPath(1, 1, (0.0, 1.0)))
+    with pytest.raises(sk.errors.BackendError, match="backend='numpy'"):
+        sk.solve(GBM, 1.0, (0.0, 1.0), n_steps=4, backend="numpy",
+                 brownian=sk.BrownianPath(1, 1, (0.0, 1.0), backend="torch"))
