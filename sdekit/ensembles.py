@@ -83,6 +83,7 @@ from .progress import Progress
 from .reductions import parse_reduce
 from .sde import as_sde
 from .solve import solve
+from .terms import slice_args
 from .validation import check_positive_int
 
 CHUNK_BYTES = 32 << 20  # default chunk: about this much of saved states
@@ -108,13 +109,7 @@ def _check_args(args, n_paths):
     return args
 
 
-def _slice_rows(a, lo, hi):
-    """Rows ``[lo, hi)`` of a per-path array, or of each array of a dict (``None`` stays ``None``)."""
-    if a is None:
-        return None
-    if isinstance(a, dict):
-        return {k: v[lo:hi] for k, v in a.items()}
-    return a[lo:hi]
+_slice_rows = slice_args  # rows [lo, hi) of per-path parameters: the solve's own slicing
 
 
 def _per_path_x0(x0, n_paths):
@@ -500,8 +495,7 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
     # saved times, the state's shape and dtype, and the Brownian dimension and tree segments solve would use.
     # One thread: parallel kernels on one path only lose to thread start-up (and to busy neighbours).
     probe_x0 = x0[:1] if per_path else x0
-    probe_args = None if args is None else ({k: v[:1] for k, v in args.items()} if isinstance(args, dict)
-                                            else args[:1])
+    probe_args = slice_args(args, 0, 1)
     with _Threads(1):
         probe = solve(sde, probe_x0, t_span, n_paths=1, seed=seed, backend=_probe_backend(backend),
                       args=probe_args, **solve_options)

@@ -169,7 +169,19 @@ class Backend:
 
     def noise_caster(self, x):
         """Increments and normals in the state's dtype (a path of another dtype must not move the state's)."""
-        return lambda w: w
+        dtype = x.dtype
+        cast_to = self.cast_array
+
+        def cast(w):
+            if isinstance(w, tuple):  # a LevyIncrement
+                return type(w)(*(cast(v) for v in w))
+            return w if w.dtype == dtype else cast_to(w, dtype)
+
+        return cast
+
+    @staticmethod
+    def cast_array(w, dtype):
+        return w.astype(dtype)
 
     def check_diagonal_coupling(self, diffusion, t, x, method):
         """Refuse diagonal noise whose ``g_i`` depends on another component ``x_j`` (probe on a few paths).

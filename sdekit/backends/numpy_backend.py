@@ -57,16 +57,6 @@ class NumpyBackend(Backend):
     def brownian(self, n, m, t_span, *, seed, segments, dtype, like):
         return BrownianPath(n, m, t_span, seed=seed, dtype=dtype, backend="numpy", segments=segments)
 
-    def noise_caster(self, x):
-        dtype = x.dtype
-
-        def cast(w):
-            if isinstance(w, tuple):  # a LevyIncrement
-                return type(w)(*(cast(v) for v in w))
-            return w if w.dtype == dtype else w.astype(dtype)
-
-        return cast
-
     def all_finite(self, x):
         return bool(np.isfinite(x).all())
 

@@ -236,15 +236,9 @@ class TorchBackend(Backend):
             raise BackendError(f"brownian lives on {dev} but the state on {x.device}; build the path on the "
                                "state's device")
 
-    def noise_caster(self, x):
-        dtype = x.dtype
-
-        def cast(w):
-            if isinstance(w, tuple):  # a LevyIncrement
-                return type(w)(*(cast(v) for v in w))
-            return w if w.dtype == dtype else w.to(dtype)
-
-        return cast
+    @staticmethod
+    def cast_array(w, dtype):
+        return w.to(dtype)
 
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
