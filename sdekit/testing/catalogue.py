@@ -82,9 +82,11 @@ def noncommutative_linear(calculus="ito", t_span=(0.0, 1.0)):
     At = A + (0.5 * sum(b @ b for b in Bs) if calculus == "stratonovich" else 0.0)
     AT = A.T.copy()
     BsT = np.ascontiguousarray(np.transpose(Bs, (2, 1, 0)))  # (d_in, d_out, m)
+    BsT_flat = BsT.reshape(BsT.shape[0], -1).copy()
 
     def diffusion(t, x):
-        return np.einsum("ni,iok->nok", x, BsT)
+        # (x @ B^T) for every k at once, written with @ and reshape so that Numba compiles it too
+        return (x @ BsT_flat).reshape(x.shape[0], BsT.shape[1], BsT.shape[2])
 
     from ..sde import SDE
 
@@ -126,9 +128,10 @@ def additive_nonlinear(t_span=(0.0, 1.0)):
 
     sig = np.array([2.0, 1.5, 1.0, 2.5])
 
+    shift = np.roll(np.eye(4), 1, axis=0)  # x @ shift = (x_2, x_3, x_4, x_1): Numba compiles @, not concatenate
+
     def drift(t, x):
-        nxt = np.concatenate([x[:, 1:], x[:, :1]], axis=1)
-        return -np.sin(2.0 * x) + 0.3 * np.sin(nxt)
+        return -np.sin(2.0 * x) + 0.3 * np.sin(x @ shift)
 
     sde = SDE(drift, lambda t, x: sig + 0.0 * x, additive=True)
     return P.Problem("additive_nonlinear", sde, np.array([0.5, -0.3, 1.0, 0.0]), tuple(t_span), exact=None)

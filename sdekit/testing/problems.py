@@ -802,9 +802,11 @@ def _commuting_linear(name, a, b, x0, t_span, q, calculus, noise):
         diffusion = lambda t, x: x @ BT  # noqa: E731
     else:
         BsT = np.ascontiguousarray(np.transpose(Bs, (2, 1, 0)))  # (d_in, d_out, m)
+        BsT_flat = BsT.reshape(BsT.shape[0], -1).copy()
 
         def diffusion(t, x):
-            return np.einsum("ni,iok->nok", x, BsT)
+            # (x @ B^T) for every k at once, written with @ and reshape so that Numba compiles it too
+            return (x @ BsT_flat).reshape(x.shape[0], BsT.shape[1], BsT.shape[2])
     sde = SDE(lambda t, x: x @ AT, diffusion, noise=noise, calculus=calculus,
               brownian_dim=m if noise == "general" else None)
 
