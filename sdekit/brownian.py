@@ -209,6 +209,11 @@ class BrownianPath:
         if self.segments >= MAX_SEGMENTS:
             raise InvalidArgumentError(f"segments must be below {MAX_SEGMENTS}; got {segments}")
         self.path_offset = philox.check_paths(self.n_paths, path_offset)
+        from .memory import check_allocation
+
+        # the memoised tree holds a few dozen (n_paths, dim) float64 arrays along the last query
+        check_allocation(8 * self.n_paths * self.dim * 2 * (LEVELS + 4), f"a BrownianPath of {self.n_paths} paths x "
+                         f"{self.dim} components (its memoised tree)")
         self.dtype = resolve_dtype_name(dtype)
         self.backend = backend
         self._source = _source_class(backend)(self.seed, self.n_paths, self.dim, self.path_offset, device)

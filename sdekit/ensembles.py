@@ -79,6 +79,7 @@ from . import philox
 from .blocktree import BLOCK_PATHS, TreeMerger, block_range, chunk_nodes, n_blocks
 from .brownian import BrownianPath
 from .errors import InvalidArgumentError, NonFiniteError, ShapeError
+from .memory import check_allocation
 from .progress import Progress
 from .reductions import parse_reduce
 from .sde import as_sde
@@ -523,6 +524,9 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
             threads = max(1, _cores() // parallel)  # the cores shared out: no oversubscription
     itemsize = 8 if "64" in str(ys.dtype) else 4
     bytes_per_path = len(probe.ts) * max(1, int(np.prod(event))) * itemsize
+    if any(r.name == "paths" for r in reductions):  # the one reduction whose result grows with n_paths
+        check_allocation(n_paths * bytes_per_path, f'reduce="paths" ({n_paths} paths x {len(probe.ts)} saved times '
+                         f'x {max(1, int(np.prod(event)))} components)')
     cb = (-(-chunk_paths // BLOCK_PATHS) if chunk_paths is not None
           else _default_chunk_blocks(n_blk, bytes_per_path, parallel))
     chunks = [(b0, min(b0 + cb, n_blk)) for b0 in range(0, n_blk, cb)]

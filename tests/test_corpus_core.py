@@ -477,3 +477,37 @@ def test_corpus_size():
     # (tests/plugins/test_inputs.py): several hundred explicit cases and four hypothesis families.
     assert len(CASES) + len(ACCEPTED) >= 180
     assert math.isfinite(len(CASES))
+
+
+# ---- the risky ones again, each in a child process with 1 GiB of address space: a size check that let a
+# huge allocation through would kill the child (a MemoryError or a signal), not the test run ----------------
+RISKY = [
+    "sk.solve(GBM, 1.0, (0.0, 1.0), n_steps=4, n_paths=10**12)",
+    "sk.solve(GBM, 1.0, (0.0, 1.0), n_steps=2**39, n_paths=1)",
+    "sk.solve(GBM, 1.0, (0.0, 1.0), dt=1e-300)",
+    "sk.solve(GBM, np.ones(100), (0.0, 1.0), n_steps=10**4, n_paths=10**6, save_at='steps')",
+    "sk.BrownianPath(10**12, 1, (0.0, 1.0)).value(0.5)",
+    "sk.ensemble(GBM, 1.0, (0.0, 1.0), n_paths=10**6, n_steps=10**5, reduce='paths', save_at='steps')",
+]
+
+
+@pytest.mark.parametrize("code", RISKY)
+def test_huge_requests_are_refused_before_allocating(code):
+    import subprocess
+    import sys
+
+    prog = f"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+import numpy as np
+import sdekit as sk
+GBM = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x)
+try:
+    {code}
+except sk.errors.SDEKitError as e:
+    print("REFUSED", type(e).__name__, e)
+    sys.exit(0)
+print("ACCEPTED")
+"""
+    out = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("REFUSED"), (out.returncode, out.stdout, out.stderr[-500:])
