@@ -45,11 +45,9 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaError
 
-from .. import philox
 from ..errors import BackendError, InvalidArgumentError
 from ..solvers.base import Terms
 from ..solution import IntegrateResult
-from .base import nonfinite_error
 from .numpy_backend import NumpyBackend
 
 # Below this many path-steps (times dimension) the fused kernel's compilation costs
@@ -182,7 +180,7 @@ class NumbaBackend(NumpyBackend):
 
     def integrate_fixed(self, solver, terms, x, plan, bm, aux_bm, progress):
         fused = self._fused_plan(solver, x, plan, bm)
-        if fused is None:
+        if not fused:
             result = super().integrate_fixed(solver, terms, x, plan, bm, aux_bm, progress)
             result.extra["fused"] = False
         else:
@@ -193,27 +191,27 @@ class NumbaBackend(NumpyBackend):
 
     # -- the fused kernel -----------------------------------------------------
     def _fused_plan(self, solver, x, plan, bm):
-        """``steps per segment`` (0 for an ODE) when the fused kernel applies, else None."""
-        if True or self.fused is False or solver.n_aux or solver.fused_rule() is None:  # kernel being rewritten
-            return None
+        """True when the fused kernel runs this solve (else the shared loop does, with the same numbers)."""
+        if self.fused is False or solver.n_aux or solver.fused_rule() is None:
+            return False
         if x.dtype not in (np.float64, np.float32):
-            return None
-        if bm is None:
-            per = 0
-        else:
-            if bm.backend != "numpy":
-                return None
-            per = bm._aligned(list(plan.times))
-            if not per:
-                return None
+            return False
+        if bm is not None:
+            from ..brownian import BrownianPath
+
+            if not isinstance(bm, BrownianPath) or bm.backend != "numpy":
+                return False  # another noise source: the shared loop asks it step by step
+            if solver.levy_area is not None and bm.aligned_level(list(plan.times)) is None:
+                return False  # areas off the tree's grid: BrownianPath's decomposition, on the shared loop
         if self.fused is None:
             m = bm.dim if bm is not None else 0
             if x.shape[0] * plan.n_steps * max(x.shape[1], m) < FUSE_MIN_WORK:
-                return None
-        return per
+                return False
+        return True
 
-    def _run_fused(self, solver, terms, x, plan, bm, per):
-        from .numba_kernel import block_levels, chunk_rows, drivers, make_step
+    def _run_fused(self, solver, terms, x, plan, bm, _):
+        from .numba_kernel import CHUNK_VALUES, GRID_CHUNK_VALUES, chunk_rows, make_step
+        from .numba_launch import FusedRun
 
         sde = self._sde
         n, d = x.shape
@@ -225,39 +223,19 @@ class NumbaBackend(NumpyBackend):
         diffusion = terms.diffusion.fn.jitted if bm is not None else None
         noise = "none" if sde.is_ode else ("scalar" if sde.noise == "scalar" else sde.noise)
         m = bm.dim if bm is not None else 0
+        levy = solver.levy_area is not None
         started = time.perf_counter()
-        run_sde, run_ode = drivers(x.dtype)
         try:
-            step = make_step(_rule(solver.numba_step()), terms.drift.fn.jitted, diffusion, noise, d, m, x.dtype)
+            step = make_step(_rule(solver.fused_rule()), terms.drift.fn.jitted, diffusion, noise, d, m, x.dtype,
+                             levy=levy)
         except NumbaError as e:
             raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
                                f'({_error_text(e)}); use backend="numpy"') from None
         compiled = time.perf_counter()
-        slots = np.full(plan.n_steps + 1, -1, dtype=np.int64)
-        slots[plan.save] = np.arange(len(plan.save))
-        out = np.empty((len(plan.save), n, d), dtype=x.dtype)
-        xs = np.ascontiguousarray(x)  # read only: each chunk steps its own copy
-        times = np.ascontiguousarray(plan.times, dtype=np.float64)
-        if bm is None:
-            rows = chunk_rows(d, 0, self.chunk)
-            bad = np.empty(((n + rows - 1) // rows, 2), dtype=np.int64)
-            run_ode(step, xs, out, slots, times, rows, bad)
-        else:
-            rows = chunk_rows(d, bm.dim, self.chunk)
-            bad = np.empty(((n + rows - 1) // rows, 2), dtype=np.int64)
-            k = per.bit_length() - 1
-            run_sde(step, xs, out, slots, times, *philox.key_words(bm.seed),
-                    bm.segments, k, block_levels(k), bm._width, bm.path_offset, bm.dim, rows, bad)
-        self._raise_first_nonfinite(bad, rows, plan)
+        aligned = bm is None or bm.aligned_level(list(plan.times)) is not None
+        rows = chunk_rows(d, m, self.chunk, CHUNK_VALUES if aligned else GRID_CHUNK_VALUES)
+        run = FusedRun(step, x, plan.times, plan.save, bm=bm, levy=levy, rows=rows)
+        out = run.run()
         return IntegrateResult(plan.times[plan.save], out, plan.n_steps, plan.n_steps * solver.nfe_per_step,
-                               {"fused": True, "compile_time": compiled - started,
-                                "kernel_time": time.perf_counter() - compiled})
-
-    def _raise_first_nonfinite(self, bad, rows, plan):
-        steps = bad[:, 0]
-        if not np.any(steps >= 0):
-            return
-        step = int(steps[steps >= 0].min())
-        chunk = int(np.flatnonzero(steps == step)[0])
-        path = chunk * rows + int(bad[chunk, 1])
-        raise nonfinite_error(step, float(plan.times[step]), path)
+                               {"fused": True, "fused_grid": run.mode, "launches": run.launches,
+                                "compile_time": compiled - started, "kernel_time": time.perf_counter() - compiled})
