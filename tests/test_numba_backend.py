@@ -201,3 +201,126 @@ def test_generator_floor_draws_the_solve_increments():
 
     w1 = sk.BrownianPath(1000, 3, (0.0, 1.0), seed=5, segments=3).value(1.0)
     assert abs(generator_floor(1000, 48, 3, seed=5) - w1.sum()) < 1e-10 * np.abs(w1).sum()
+
+
+# ---- Lévy-area rules, grids off the tree, launches --------------------------------------------------
+def _area_rule(terms, t, dt, x, dw, aux):
+    # Not a method anyone should use: a rule that reads both parts of a LevyIncrement (the plumbing under test).
+    g = terms.diffusion(t, x)
+    return x + terms.drift(t, x) * dt + terms.noise(g, dw.dW) + terms.noise(g, dw.H) * 0.5
+
+
+class _AreaEM(sk.solvers.Solver):
+    name = "area_em_test"
+    calculus = "ito"
+    levy_area = "space-time"
+    rule = staticmethod(_area_rule)
+
+
+def test_levy_area_rules_get_the_areas_of_the_numpy_path():
+    ref, got = _both(DIAG, _AreaEM(), n_steps=48)
+    assert got.stats["fused"] is True and got.stats["fused_grid"] == "tree"
+    np.testing.assert_allclose(got.ys, ref.ys, rtol=1e-10, atol=1e-12)
+    bm = sk.BrownianPath(37, 2, (0.0, 1.0), seed=4, segments=5)  # a skeleton of 5 segments, 8 steps each
+    kw = dict(n_steps=40, method=_AreaEM(), brownian=bm, save_at="steps")
+    a = sk.solve(DIAG, X0, (0.0, 1.0), backend=FUSED, **kw)
+    b = sk.solve(DIAG, X0, (0.0, 1.0), backend="numpy", **kw)
+    assert a.stats["fused"] is True
+    np.testing.assert_allclose(a.ys, b.ys, rtol=1e-10, atol=1e-12)
+    # areas off the tree's grid come from BrownianPath's own decomposition, on the shared loop
+    a = sk.solve(DIAG, X0, (0.0, 1.0), backend=FUSED, **dict(kw, n_steps=30))
+    b = sk.solve(DIAG, X0, (0.0, 1.0), backend="numpy", **dict(kw, n_steps=30))
+    assert a.stats["fused"] is False
+    np.testing.assert_allclose(a.ys, b.ys, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("segments, n_steps, t_span, dtype", [(1, 1000, (0.0, 1.0), "float64"),
+                                                              (3, 10, (0.0, 1.0), "float64"),
+                                                              (7, 50, (0.25, 0.9), "float64"),
+                                                              (1, 100, (0.0, 1.0), "float32")])
+def test_brownian_paths_off_the_grid_run_fused_with_the_numpy_numbers(segments, n_steps, t_span, dtype):
+    # The grid's times are not tree nodes: the kernel descends to each time's leaf, as BrownianPath.value does.
+    bm = sk.BrownianPath(37, 2, (0.0, 1.0), seed=9, segments=segments, dtype=dtype, path_offset=3)
+    kw = dict(n_steps=n_steps, brownian=bm, save_at="steps", method="heun")
+    sde = DIAG.with_calculus("stratonovich")
+    a = sk.solve(sde, X0, t_span, backend=FUSED, **kw)
+    b = sk.solve(sde, X0, t_span, backend="numpy", **kw)
+    assert a.stats["fused"] is True and a.stats["fused_grid"] == "grid"
+    assert a.ys.dtype == b.ys.dtype == np.float64
+    np.testing.assert_allclose(a.ys, b.ys, rtol=1e-10, atol=1e-12)
+
+
+def test_results_do_not_depend_on_how_the_solve_is_cut_into_launches(monkeypatch):
+    from sdekit.backends import numba_launch
+
+    bm = sk.BrownianPath(301, 2, (0.0, 1.0), seed=2, segments=3)
+    cases = [dict(n_steps=3 * 128, brownian=bm), dict(n_steps=200, brownian=bm),
+             dict(n_steps=768, seed=1, n_paths=301)]
+    backend = NumbaBackend(fused=True, chunk=16)
+    whole = [sk.solve(DIAG, X0, (0.0, 1.0), backend=backend, save_at="steps", **kw) for kw in cases]
+    monkeypatch.setattr(numba_launch, "FIRST_LAUNCH_WORK", 1)  # one block (or step) per launch ...
+    monkeypatch.setattr(numba_launch, "TARGET_LAUNCH_S", 0.0)  # ... for the whole solve
+    monkeypatch.setattr(numba_launch, "CURSOR_BYTES", 1)  # and chunk groups of 2 * threads chunks
+    for kw, ref in zip(cases, whole):
+        got = sk.solve(DIAG, X0, (0.0, 1.0), backend=backend, save_at="steps", **kw)
+        assert got.stats["launches"] > 10 * ref.stats["launches"]
+        assert np.array_equal(got.ys, ref.ys)
+
+
+def test_a_user_exception_inside_the_kernel_propagates_as_itself():
+    def drift(t, x):
+        if t > 0.5:
+            raise ValueError("drift refuses t > 0.5")
+        return -x
+
+    sde = sk.SDE(drift, lambda t, x: 0.1 + 0.0 * x)
+    with pytest.raises(ValueError, match="refuses"):
+        sk.solve(sde, X0, (0.0, 1.0), n_steps=64, n_paths=40, backend=FUSED)
+    with pytest.raises(ValueError, match="refuses"):  # the shared loop too
+        sk.solve(sde, X0, (0.0, 1.0), n_steps=64, n_paths=40, backend=NumbaBackend(fused=False))
+
+    def always(t, x):
+        raise ValueError("never compiles? no: it compiles and raises")
+
+    with pytest.raises(ValueError, match="it compiles and raises"):  # not "cannot compile"
+        sk.solve(sk.SDE(always, lambda t, x: 0.1 + 0.0 * x), X0, (0.0, 1.0), n_steps=8, backend=FUSED)
+
+
+def test_a_compile_failure_carries_numbas_reason():
+    sde = sk.SDE(lambda t, x: x[:, ::2].reshape(x.shape[0] * x.shape[1] // 2 * 2 // 2 * 0 + x.size // 2 * 0 + x.size),
+                 lambda t, x: 0.1 + 0.0 * x)
+    with pytest.raises(sk.errors.BackendError, match=r"drift function.*reshape\(\) supports contiguous array only"):
+        sk.solve(sde, X0, (0.0, 1.0), n_steps=8, backend=FUSED)
+
+
+_INTERRUPT_CHILD = r"""
+import _thread, threading, time
+import numpy as np, sdekit as sk
+from sdekit.backends.numba_backend import NumbaBackend
+gbm = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x)
+backend = NumbaBackend(fused=True)
+sk.solve(gbm, 1.0, (0.0, 1.0), n_steps=64, n_paths=100, backend=backend)   # compiles outside the timed part
+fired = []
+def interrupt():
+    time.sleep(0.5)
+    fired.append(time.perf_counter())
+    _thread.interrupt_main()
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    sk.solve(gbm, 1.0, (0.0, 1.0), n_steps=100_000, n_paths=1_000_000, backend=backend)  # minutes of work
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - fired[0])
+"""
+
+
+def test_ctrl_c_lands_within_seconds_in_a_long_fused_solve():
+    # 10^11 path-steps take minutes; the kernel runs in launches of a fraction of a second, so the
+    # interrupt lands within a few (a generous bound for a loaded 2-core machine).
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _INTERRUPT_CHILD], capture_output=True, text=True, timeout=300)
+    words = out.stdout.split()
+    assert words and words[0] == "interrupted", out.stdout + out.stderr[-2000:]
+    assert float(words[1]) < 10.0

@@ -61,9 +61,33 @@ _JITTED = weakref.WeakKeyDictionary()  # user function -> numba dispatcher
 _RULES = {}  # solver rule -> numba dispatcher
 
 
+_NOISE_LINES = ("Failed in ", "- Resolution failure", "None", "During:", "File ", "^", "<source elided>")
+
+
 def _error_text(e):
+    """Numba's actual reason for a failure (its messages start with pipeline boilerplate), and where."""
     text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    if not text:
+        return type(e).__name__
+    lines = [ln.strip() for ln in text.splitlines()]
+    reason = None
+    for i, ln in enumerate(lines):  # an overload that raised a specific error says so
+        if ln.startswith("Rejected as the implementation raised a specific error:") and i + 1 < len(lines):
+            reason = lines[i + 1]
+            break
+    if reason is None:
+        for i, ln in enumerate(lines):
+            if ln and not ln.startswith(_NOISE_LINES):
+                reason = ln
+                if ln.startswith("No implementation of function"):
+                    sig = next((s for s in lines[i + 1:i + 4] if s.startswith(">>>")), None)
+                    reason = ln.rstrip(":") + (f" {sig[3:].strip()}" if sig else "")
+                break
+    reason = (reason or lines[0])[:300]
+    where = [ln for ln in lines if ln.startswith("File ") and "site-packages" not in ln and "<numerous>" not in ln]
+    if where:
+        reason += f" [{where[-1].rstrip(':')}]"
+    return reason
 
 
 def _cannot_compile(name, fn, e):
@@ -102,13 +126,12 @@ class _Compiled:
         if self.jitted is None:
             started = time.perf_counter()
             jitted = jit_user_function(self.fn, self.name)
-            try:
-                out = jitted(t, x)
-            except (NumbaError, TypeError, ValueError) as e:
-                raise _cannot_compile(self.name, self.fn, e) from None
+            try:  # compile first: a compile failure is a BackendError, the function's own errors stay its own
+                jitted.compile((numba.typeof(t), numba.typeof(x)))
+            except (NumbaError, TypeError, ValueError, NotImplementedError) as e:
+                raise _cannot_compile(self.name, self.fn, e) from e
             self.jitted = jitted
             self.compile_time = time.perf_counter() - started
-            return _like(out, x)
         return _like(self.jitted(t, x), x)
 
 

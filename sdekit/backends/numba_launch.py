@@ -46,10 +46,10 @@ CURSOR_BYTES = 64 << 20  # memory for the cursors of one chunk group
 class Slicer:
     """Launch sizes (in units of ``work_per_unit`` value-steps) that aim at ``target`` seconds each."""
 
-    def __init__(self, total, work_per_unit, target=TARGET_LAUNCH_S, first_work=FIRST_LAUNCH_WORK):
+    def __init__(self, total, work_per_unit, target=None, first_work=None):
         self.total, self.work = int(total), max(1.0, float(work_per_unit))
-        self.target = float(target)
-        self.size = max(1, int(first_work // self.work))
+        self.target = float(TARGET_LAUNCH_S if target is None else target)
+        self.size = max(1, int((FIRST_LAUNCH_WORK if first_work is None else first_work) // self.work))
         self.rate = None  # seconds per unit, measured
 
     def next_size(self):
@@ -69,8 +69,7 @@ class FusedRun:
     rule takes space-time Lévy areas; ``rows``: paths per chunk.
     """
 
-    def __init__(self, step, x, times, save, *, bm=None, levy=False, rows=256, dispatcher=None,
-                 target=TARGET_LAUNCH_S):
+    def __init__(self, step, x, times, save, *, bm=None, levy=False, rows=256, dispatcher=None, target=None):
         from .numba_kernel import block_levels, drivers, locate_times
 
         self.step, self.dispatcher = step, dispatcher
