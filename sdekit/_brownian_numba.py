@@ -24,7 +24,7 @@ area of step ``p``.
 import numba
 import numpy as np
 
-from . import _bridge
+from . import _bridge, _numba_threads
 from ._philox_numba import counter_words, normal_central, normal_tail, philox4
 from .philox import ACKLAM_P_LOW, MAX_SEGMENT, TWO_M32
 
@@ -255,12 +255,40 @@ def coarse_block(coarse, wcur, w_right, area, z1, z2, u4, tails, seed_lo, seed_h
 PARALLEL_MIN = 1 << 16  # values per call from which the parallel version runs
 
 
+@numba.njit(parallel=True, **_JIT)
+def _touch(a):
+    for i in numba.prange(a.size):
+        a[i] = i
+
+
+def start_threads():
+    """Start Numba's thread pool (a tiny parallel kernel); see :mod:`sdekit._numba_threads`."""
+    _touch(np.zeros(2))
+
+
+def renamed(fn, suffix):
+    """A copy of ``fn`` under another qualified name, so that Numba caches it apart.
+
+    Numba's on-disk cache is keyed by the function's qualified name, source and
+    signature, not by ``parallel=``: compiled twice from one function, the serial
+    and the parallel version would load each other's machine code from the cache.
+    """
+    import types as pytypes
+
+    g = pytypes.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    g.__qualname__, g.__module__, g.__doc__ = fn.__qualname__ + suffix, fn.__module__, fn.__doc__
+    return g
+
+
 def _both(fn):
-    serial = numba.njit(**_JIT)(fn)
+    serial = numba.njit(**_JIT)(renamed(fn, "_serial"))
     parallel = numba.njit(parallel=True, **_JIT)(fn)
 
     def dispatch(*args, work):
-        return (parallel if work >= PARALLEL_MIN else serial)(*args)
+        if work < PARALLEL_MIN:
+            return serial(*args)
+        _numba_threads.prepare()  # once, before Numba starts its pool: a thread-safe layer, torch's count kept
+        return (serial if numba.get_num_threads() == 1 else parallel)(*args)
 
     dispatch.serial, dispatch.parallel, dispatch.__doc__ = serial, parallel, fn.__doc__
     dispatch.__name__ = fn.__name__

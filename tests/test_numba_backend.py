@@ -324,3 +324,27 @@ def test_ctrl_c_lands_within_seconds_in_a_long_fused_solve():
     words = out.stdout.split()
     assert words and words[0] == "interrupted", out.stdout + out.stderr[-2000:]
     assert float(words[1]) < 10.0
+
+
+_THREADS_CHILD = r"""
+import os, torch
+torch.set_num_threads(1)
+import numba, numpy as np, sdekit as sk
+gbm = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x)
+sk.solve(gbm, torch.ones(2000, 1, dtype=torch.float64), (0.0, 1.0), n_steps=16)     # the first torch solve
+sk.solve(gbm, 1.0, (0.0, 1.0), n_steps=64, n_paths=100_000, backend="numpy")      # parallel Numba kernels
+print(torch.get_num_threads(), numba.threading_layer())
+"""
+
+
+def test_sdekit_kernels_keep_torchs_thread_count_and_use_a_thread_safe_layer():
+    # Starting Numba's OpenMP pool calls omp_set_num_threads, which torch.get_num_threads() reports.
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _THREADS_CHILD], capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"})
+    words = out.stdout.split()
+    assert words[:1] == ["1"], out.stdout + out.stderr[-2000:]
+    assert words[1] in ("tbb", "omp")  # never workqueue, which aborts on concurrent launches

@@ -46,7 +46,7 @@ import numpy as np
 from numba import types
 
 from .. import philox
-from .._brownian_numba import (coarse_block, fill_block, general_split, midpoint_split, skeleton_segment,
+from .._brownian_numba import (coarse_block, fill_block, general_split, midpoint_split, renamed, skeleton_segment,
                                split_coefficients, split_normals, tree_node)
 from ..brownian import LEVELS, LevyIncrement
 from ..solvers.base import Terms
@@ -503,6 +503,10 @@ def drivers(dtype, parallel=True):
     """
     key = (np.dtype(dtype).name, bool(parallel))
     if key not in _DRIVERS:
+        if parallel:
+            from .. import _numba_threads
+
+            _numba_threads.prepare()  # before Numba loads a parallel kernel: the layer is chosen then
         sig = step_type(dtype)
         fn = types.FunctionType(sig)
         f64, i64, b1 = types.float64, types.int64, types.boolean
@@ -512,13 +516,16 @@ def drivers(dtype, parallel=True):
         ints1, ints2, f1, f2 = _array(i64, 1), _array(i64, 2), _array(f64, 1), _array(f64, 2)
         opts = dict(_OPTS, parallel=bool(parallel))
         head = (fn, state, out, ints1, f1)
+        # the serial drivers under their own names: Numba's cache would hand each the other's code
+        run_sde, run_grid, run_ode = (f if parallel else renamed(f, "_serial") for f in (_run_sde, _run_grid,
+                                                                                          _run_ode))
         sde = numba.njit(types.void(*head, *seeds, i64, i64, i64, f64, f64, i64, i64, i64, i64, i64, f2,
                                     _array(f64, 4), _array(f64, 4), i64, i64, ints2, _array(f64, 3), b1, b1),
-                         **opts)(_run_sde)
+                         **opts)(run_sde)
         grid = numba.njit(types.void(*head, *seeds, i64, f64, f64, i64, i64, i64, ints2, f1, f2, i64, i64, f2,
                                      _array(f64, 4), _array(f64, 3), _array(f64, 4), ints2, i64, i64, ints2,
-                                     _array(f64, 3), b1), **opts)(_run_grid)
-        ode = numba.njit(types.void(*head, i64, i64, i64, i64, i64, ints2), **opts)(_run_ode)
+                                     _array(f64, 3), b1), **opts)(run_grid)
+        ode = numba.njit(types.void(*head, i64, i64, i64, i64, i64, ints2), **opts)(run_ode)
         _DRIVERS[key] = (sde, grid, ode)
     return _DRIVERS[key]
 
