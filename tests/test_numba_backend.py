@@ -348,3 +348,51 @@ def test_sdekit_kernels_keep_torchs_thread_count_and_use_a_thread_safe_layer():
     words = out.stdout.split()
     assert words[:1] == ["1"], out.stdout + out.stderr[-2000:]
     assert words[1] in ("tbb", "omp")  # never workqueue, which aborts on concurrent launches
+
+
+_CACHE_CHILD = r"""
+import json, numpy as np, sdekit as sk
+from sdekit.backends.numba_backend import NumbaBackend
+A = np.array([[-1.0, 0.3], [0.2, -0.5]]) * {scale}
+sde = sk.SDE(lambda t, x: x @ A.T, lambda t, x: 0.3 * x + 0.1)
+sol = sk.solve(sde, np.array([1.0, -0.5]), (0.0, 1.0), n_steps=64, n_paths=50, backend=NumbaBackend(fused=True))
+print(json.dumps(dict(cache=sol.stats["compile_cache"], seconds=sol.stats["compile_time"],
+                      mean=float(sol.ys[-1].mean()))))
+"""
+
+
+def test_a_second_process_reuses_the_compiled_step(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SDEKIT_CACHE_DIR=str(tmp_path))
+
+    def run(scale):
+        out = subprocess.run([sys.executable, "-c", _CACHE_CHILD.format(scale=scale)], capture_output=True,
+                             text=True, env=env, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(1.0), run(1.0)
+    assert first["cache"] == "miss" and second["cache"] == "hit"
+    assert second["seconds"] < 0.3 * first["seconds"]
+    assert second["mean"] == first["mean"]
+    # a global array the drift reads is part of the key: other values compile anew (never a stale step)
+    other = run(2.0)
+    assert other["cache"] == "miss" and other["mean"] != first["mean"]
+
+
+def test_fingerprints_see_code_closures_and_globals():
+    from sdekit.backends.numba_cache import fingerprint
+
+    def make(c):
+        return lambda t, x: c * x
+
+    assert fingerprint(make(0.5)) == fingerprint(make(0.5)) != fingerprint(make(0.8))
+    assert fingerprint(lambda t, x: X0 * x) != fingerprint(lambda t, x: X0 + x)
+    assert fingerprint(lambda t, x: np.sin(x)) is not None
+    assert fingerprint(lambda t, x: x * object()) is not None  # object() is called, not read
+    holder = {"k": 1.0}
+    assert fingerprint(lambda t, x: holder["k"] * x) is None  # a dict: unknown to the key, not cached

@@ -115,17 +115,25 @@ def jit_user_function(fn, name):
 
 
 class _Compiled:
-    """A user function compiled by Numba on its first call; a failure becomes a BackendError naming it."""
+    """A user function compiled by Numba on its first call; a failure becomes a BackendError naming it.
 
-    __slots__ = ("fn", "name", "jitted", "compile_time")
+    :meth:`bind` routes the compilation through another dispatcher (a cached
+    problem module's ``call_drift``: see :mod:`.numba_cache`).
+    """
+
+    __slots__ = ("fn", "name", "jitted", "compile_time", "dispatcher")
 
     def __init__(self, fn, name):
-        self.fn, self.name, self.jitted, self.compile_time = fn, name, None, 0.0
+        self.fn, self.name, self.jitted, self.compile_time, self.dispatcher = fn, name, None, 0.0, None
+
+    def bind(self, dispatcher):
+        if self.jitted is None:
+            self.dispatcher = dispatcher
 
     def __call__(self, t, x):
         if self.jitted is None:
             started = time.perf_counter()
-            jitted = jit_user_function(self.fn, self.name)
+            jitted = self.dispatcher or jit_user_function(self.fn, self.name)
             try:  # compile first: a compile failure is a BackendError, the function's own errors stay its own
                 jitted.compile((numba.typeof(t), numba.typeof(x)))
             except (NumbaError, TypeError, ValueError, NotImplementedError) as e:
@@ -233,27 +241,38 @@ class NumbaBackend(NumpyBackend):
         return True
 
     def _run_fused(self, solver, terms, x, plan, bm, _):
-        from .numba_kernel import CHUNK_VALUES, GRID_CHUNK_VALUES, chunk_rows, make_step
+        from .numba_cache import cache_state, problem_module
+        from .numba_kernel import CHUNK_VALUES, GRID_CHUNK_VALUES, chunk_rows, step_type
         from .numba_launch import FusedRun
 
         sde = self._sde
         n, d = x.shape
         t0 = float(plan.times[0])
-        # One eager evaluation of each function: compiles it (BackendError naming it) and checks its shape.
-        terms.drift(t0, x)
-        if bm is not None:
-            terms.diffusion(t0, x)
-        diffusion = terms.diffusion.fn.jitted if bm is not None else None
         noise = "none" if sde.is_ode else ("scalar" if sde.noise == "scalar" else sde.noise)
         m = bm.dim if bm is not None else 0
         levy = solver.levy_area is not None
         started = time.perf_counter()
+        drift = jit_user_function(sde.drift, "drift")
+        diffusion = jit_user_function(sde.diffusion, "diffusion") if bm is not None else None
+        module, state = problem_module(_rule(solver.fused_rule()), drift, diffusion, noise, d, m, levy,
+                                       py_functions=(sde.drift, sde.diffusion if bm is not None else None))
+        terms.drift.fn.bind(module.call_drift)
+        if bm is not None:
+            terms.diffusion.fn.bind(module.call_diffusion)
+        prepared = time.perf_counter()
+        # One eager evaluation of each function: compiles it (BackendError naming it) and checks its shape.
+        terms.drift(t0, x)
+        if bm is not None:
+            terms.diffusion(t0, x)
+        evaluated = time.perf_counter()  # (the functions' own compile times are added by integrate_fixed)
         try:
-            step = make_step(_rule(solver.fused_rule()), terms.drift.fn.jitted, diffusion, noise, d, m, x.dtype,
-                             levy=levy)
+            module.advance.compile(step_type(x.dtype))
         except NumbaError as e:
             raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
-                               f'({_error_text(e)}); use backend="numpy"') from None
+                               f'({_error_text(e)}); use backend="numpy"') from e
+        step = module.advance
+        used = [module.call_drift, module.advance] + ([module.call_diffusion] if bm is not None else [])
+        compile_cache = "off" if state == "off" else cache_state(used)
         compiled = time.perf_counter()
         aligned = bm is None or bm.aligned_level(list(plan.times)) is not None
         rows = chunk_rows(d, m, self.chunk, CHUNK_VALUES if aligned else GRID_CHUNK_VALUES)
@@ -261,4 +280,6 @@ class NumbaBackend(NumpyBackend):
         out = run.run()
         return IntegrateResult(plan.times[plan.save], out, plan.n_steps, plan.n_steps * solver.nfe_per_step,
                                {"fused": True, "fused_grid": run.mode, "launches": run.launches,
-                                "compile_time": compiled - started, "kernel_time": time.perf_counter() - compiled})
+                                "compile_time": (prepared - started) + (compiled - evaluated),
+                                "compile_cache": compile_cache,
+                                "kernel_time": time.perf_counter() - compiled})

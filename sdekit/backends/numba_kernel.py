@@ -49,7 +49,6 @@ from .. import philox
 from .._brownian_numba import (coarse_block, fill_block, general_split, midpoint_split, renamed, skeleton_segment,
                                split_coefficients, split_normals, tree_node)
 from ..brownian import LEVELS, LevyIncrement
-from ..solvers.base import Terms
 
 MAX_BLOCK_LEVELS = 6  # up to 64 steps of W per block
 CHUNK_VALUES = 1024  # rows * max(d, m) per chunk: state, block and scratch stay in L2
@@ -530,85 +529,6 @@ def drivers(dtype, parallel=True):
     return _DRIVERS[key]
 
 
-_STEPS = {}
-_NJIT = dict(nogil=True, error_model="numpy")
-
-
-def make_step(rule, drift, diffusion, noise, d, m, dtype, levy=False):
-    """Compile one step ``x <- rule(terms, t, dt, x, dw, ())`` in place, for states of ``dtype`` (once per problem).
-
-    ``rule`` is a solver's Numba-compiled pure step; ``drift`` and ``diffusion``
-    the user's compiled functions; ``noise`` one of ``"diagonal"``, ``"scalar"``,
-    ``"general"``, ``"none"`` (an ODE); ``levy``: the rule takes
-    :class:`~sdekit.brownian.LevyIncrement` ``(dW, H)``. The result has :func:`step_type`.
-
-    Why a *flat* layout: Numba runs an element-wise operation of two ``(n, 1)``
-    arrays as a nested loop whose inner length is 1, about 20x slower than on
-    ``(n,)`` arrays. So unless the noise needs the 2-d broadcast (scalar noise
-    in ``d > 1`` dimensions), the rule's own arithmetic runs on flat views and
-    the user's functions still receive ``(n, d)`` arrays.
-    """
-    key = (rule, drift, diffusion, noise, d, m, np.dtype(dtype).name, bool(levy))
-    step = _STEPS.get(key)
-    if step is not None:
-        return step
-    terms, flat = step_terms(drift, diffusion, noise, d, m)
-    if flat and levy:
-        def advance(t, dt, x, dw, h):
-            return copy_flat(x, rule(terms, t, dt, x.reshape(x.size), LevyIncrement(dw.reshape(dw.size),
-                                                                                     h.reshape(h.size)), ()))
-    elif flat:
-        def advance(t, dt, x, dw, h):
-            return copy_flat(x, rule(terms, t, dt, x.reshape(x.size), dw.reshape(dw.size), ()))
-    elif levy:
-        def advance(t, dt, x, dw, h):
-            return copy_flat(x, rule(terms, t, dt, x, LevyIncrement(dw, h), ()))
-    else:
-        def advance(t, dt, x, dw, h):
-            return copy_flat(x, rule(terms, t, dt, x, dw, ()))
-    if len(_STEPS) > 256:  # compiled steps hold their functions: keep the cache bounded
-        _STEPS.clear()
-    step = _STEPS[key] = numba.njit(step_type(dtype), **_NJIT)(advance)
-    return step
-
-
-def step_terms(drift, diffusion, noise, d, m):
-    """The :class:`~sdekit.solvers.base.Terms` a fused rule sees, and whether the rule runs on flat arrays."""
-    flat = noise in ("none", "general") or d == m
-    if noise == "none":
-        terms = Terms(_flat_fn(drift, d), zero_diffusion, zero_noise)
-    elif not flat:  # scalar noise, d > 1: g (n, d) times dw (n, 1)
-        terms = Terms(drift, diffusion, diagonal_noise)
-    elif noise == "general":
-        terms = Terms(_flat_fn(drift, d), _shaped_fn(diffusion, d), _flat_general_noise(m))
-    else:
-        terms = Terms(_flat_fn(drift, d), _flat_fn(diffusion, d), diagonal_noise)
-    return terms, flat
-
-
-def _flat_fn(fn, d):
-    """``(t, x_flat) -> fn(t, x as (n, d)) flattened``."""
-    def flat(t, x):
-        return np.ascontiguousarray(fn(t, x.reshape(x.size // d, d))).reshape(x.size)
-
-    return numba.njit(**_NJIT)(flat)
-
-
-def _shaped_fn(fn, d):
-    """``(t, x_flat) -> fn(t, x as (n, d))`` (general noise: the diffusion stays (n, d, m))."""
-    def shaped(t, x):
-        return fn(t, x.reshape(x.size // d, d))
-
-    return numba.njit(**_NJIT)(shaped)
-
-
-def _flat_general_noise(m):
-    def noise(g, dw):
-        return general_noise(g, dw.reshape(dw.size // m, m)).reshape(g.shape[0] * g.shape[1])
-
-    return numba.njit(**_NJIT)(noise)
-
-
 def chunk_rows(d, m, chunk=None, values=CHUNK_VALUES):
     """Paths per chunk: ``chunk`` if given, else about ``values`` state values."""
     if chunk is not None:
@@ -662,5 +582,5 @@ def _accumulate():
                 xf[j] += wf[j]
             return True
 
-        _ACCUMULATE.append(numba.njit(step_type(np.float64), cache=True, **_NJIT)(accumulate))
+        _ACCUMULATE.append(numba.njit(step_type(np.float64), **_OPTS)(accumulate))
     return _ACCUMULATE[0]
