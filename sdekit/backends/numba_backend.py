@@ -8,20 +8,27 @@ into one loop over chunks of paths, and runs the chunks on all threads
 relative in float64; the same tree nodes, the same float64 arithmetic), for
 any thread count or chunk size.
 
-When the fused kernel applies: a fixed-step method with ``numba_step()``
-(Euler–Maruyama, Heun, Milstein without ``gdg``, and the ODE methods Euler,
-Heun, RK4) on the aligned grid of a solve (``n_steps`` uniform steps; a
-``brownian=`` path is used when its tree is aligned with the grid;
-``save_at="steps"`` and save times on the grid are fine). Otherwise
-(predictor–corrector, ``dopri5``, save times off the grid, ...) the compiled
-user functions run on the shared loop of :mod:`.base`, with the same numbers.
+When the fused kernel applies: a fixed-step method whose ``fused_rule()`` is a
+pure rule (Euler–Maruyama, Heun, Milstein without ``gdg`` on diagonal/scalar
+noise, the ODE methods Euler, Heun, RK4, and any rule with
+``levy_area="space-time"``) with a NumPy :class:`~sdekit.BrownianPath` (or none,
+for an ODE). On a grid aligned with the path's tree (a seed-only solve; a
+``brownian=`` path of matching segments) the kernel sweeps the tree block by
+block; on any other grid (save times off the grid, other ``brownian=`` paths)
+it descends to each time's leaf, as :meth:`BrownianPath.value` does (Lévy areas
+off the tree run on the shared loop). Otherwise (predictor–corrector,
+``dopri5``, other noise sources) the compiled user functions run on the shared
+loop of :mod:`sdekit.loop`, with the same numbers.
 
-Compilation: the generator, tree and noise kernels are cached on disk, so only
-the first use in a fresh environment compiles them; the fused kernel is
-compiled once per (method, drift, diffusion) in a process, which takes a few
-seconds; ``sol.stats["compile_time"]`` reports it. Importing sdekit compiles
-nothing. A function Numba cannot compile raises
-:class:`~sdekit.errors.BackendError` naming it.
+Compilation: the generator, tree and driver kernels are cached on disk, so only
+the first use in a fresh environment compiles them; the step of a problem
+(method, drift, diffusion) is compiled once and cached across processes where
+the functions allow (:mod:`.numba_cache`); ``sol.stats["compile_time"]`` and
+``sol.stats["compile_cache"]`` report it. Importing sdekit compiles nothing. A
+function Numba cannot compile raises :class:`~sdekit.errors.BackendError` naming
+it and Numba's reason; an exception a function raises while running propagates
+as itself. Long solves run in launches of a fraction of a second
+(:mod:`.numba_launch`): Ctrl-C lands within about a second.
 
 ``backend="auto"`` picks this backend for large solves whose functions compile
 (see :meth:`NumbaBackend.can_compile`); small solves stay on NumPy, where no
