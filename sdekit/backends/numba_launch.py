@@ -70,7 +70,7 @@ class FusedRun:
     """
 
     def __init__(self, step, x, times, save, *, bm=None, levy=False, rows=256, dispatcher=None, target=None):
-        from .numba_kernel import block_levels, drivers, locate_times
+        from .numba_kernel import block_levels, locate_times
 
         self.step, self.dispatcher = step, dispatcher
         self.x = np.array(x, order="C")  # stepped in place, chunk by chunk
@@ -86,7 +86,8 @@ class FusedRun:
         self.bad[:, 2] = 0
         self.bm, self.levy, self.target = bm, bool(levy), target
         self.m = bm.dim if bm is not None else 0
-        self._drivers = {p: drivers(self.x.dtype, p) for p in (False, True)}
+        self._drivers = {}  # serial / parallel, loaded when first used (the parallel ones start Numba's pool)
+        self._threads = None
         self.faults = {}
         width = max(self.d, self.m)
         if bm is None:
@@ -112,8 +113,9 @@ class FusedRun:
                 self.mode, self.units, self.per_unit = "grid", self.n_steps, 1
                 self.loc, self.fracs, self.coef = locate_times(bm, self.times)
                 per_chunk = 8 * size * (1 + 3 * (self.skel_depth + 1) + 3 + 3 * (LEVELS + 1))
+        # (numba.config's thread count: asking numba.get_num_threads() would start the pool)
         self.group = self.n_chunks if per_chunk == 0 else \
-            max(1, min(self.n_chunks, max(2 * numba.get_num_threads(), CURSOR_BYTES // max(per_chunk, 1))))
+            max(1, min(self.n_chunks, max(2 * numba.config.NUMBA_NUM_THREADS, CURSOR_BYTES // max(per_chunk, 1))))
         self.work_per_unit = float(self.rows * min(self.group, self.n_chunks) * width * self.per_unit)
         self.launches = 0
 
@@ -132,7 +134,22 @@ class FusedRun:
             self.stack = np.zeros((g, 3, LEVELS + 1, size))
             self.seen = np.full((g, LEVELS + 2), -1, dtype=np.int64)
 
+    def _parallel(self, chunks, work):
+        """Whether a launch of ``chunks`` chunks and ``work`` value-steps runs on the parallel driver."""
+        if chunks < 2 or work < PARALLEL_MIN_WORK:
+            return False
+        if self._threads is None:
+            from .. import _numba_threads
+
+            _numba_threads.prepare()
+            self._threads = numba.get_num_threads()
+        return self._threads > 1
+
     def _launch(self, c0, c1, u0, u1, parallel):
+        from .numba_kernel import drivers
+
+        if parallel not in self._drivers:
+            self._drivers[parallel] = drivers(self.x.dtype, parallel)
         sde, grid, ode = self._drivers[parallel]
         bm = self.bm
         if self.mode == "tree":
@@ -154,7 +171,6 @@ class FusedRun:
     def run(self):
         """Run every launch; return the saved states ``(k, n, d)`` or raise the first failure."""
         self._cursors()
-        threads = numba.get_num_threads()
         limit = self.units  # no launch goes past the unit of the first failed step seen so far
         for c0 in range(0, self.n_chunks, self.group):
             c1 = min(c0 + self.group, self.n_chunks)
@@ -165,7 +181,7 @@ class FusedRun:
             while u < limit:
                 u1 = min(limit, u + slicer.next_size())
                 work = slicer.work * (u1 - u)
-                parallel = threads > 1 and c1 - c0 > 1 and work >= PARALLEL_MIN_WORK
+                parallel = self._parallel(c1 - c0, work)
                 started = time.perf_counter()
                 self._launch(c0, c1, u, u1, parallel)
                 slicer.record(u1 - u, time.perf_counter() - started)
