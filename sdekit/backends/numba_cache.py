@@ -95,7 +95,7 @@ def _feed(h, obj, seen, depth):
             return True
         seen.add(id(obj))
         code = obj.__code__
-        h.update(marshal.dumps(code))
+        _feed_code(h, code)
         for name in sorted(_names(code)):
             if name in obj.__globals__:
                 h.update(f"global:{name}".encode())
@@ -114,6 +114,20 @@ def _feed(h, obj, seen, depth):
                                                                        tuple(sorted(obj.__kwdefaults__.items())),
                                                                        seen, depth + 1)
     return False
+
+
+def _feed_code(h, code):
+    # What the code does, not where it stands (line and column tables left out): the same function
+    # defined in another place compiles to the same machine code.
+    h.update(marshal.dumps((code.co_code, code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                            code.co_flags, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)))
+    for c in code.co_consts:
+        if isinstance(c, pytypes.CodeType):
+            _feed_code(h, c)
+        elif isinstance(c, frozenset):  # (its order follows string hashing, which varies by process)
+            h.update(repr(("frozenset", sorted(map(repr, c)))).encode())
+        else:
+            h.update(repr((type(c).__name__, c)).encode())
 
 
 def _names(code):
