@@ -261,22 +261,32 @@ class NumbaBackend(NumpyBackend):
         started = time.perf_counter()
         drift = jit_user_function(sde.drift, "drift")
         diffusion = jit_user_function(sde.diffusion, "diffusion") if bm is not None else None
-        module, state = problem_module(_rule(solver.fused_rule()), drift, diffusion, noise, d, m, levy,
-                                       py_functions=(sde.drift, sde.diffusion if bm is not None else None))
-        terms.drift.fn.bind(module.call_drift)
-        if bm is not None:
-            terms.diffusion.fn.bind(module.call_diffusion)
-        prepared = time.perf_counter()
-        # One eager evaluation of each function: compiles it (BackendError naming it) and checks its shape.
-        terms.drift(t0, x)
-        if bm is not None:
-            terms.diffusion(t0, x)
-        evaluated = time.perf_counter()  # (the functions' own compile times are added by integrate_fixed)
-        try:
-            module.advance.compile(step_type(x.dtype))
-        except NumbaError as e:
-            raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
-                               f'({_error_text(e)}); use backend="numpy"') from e
+        py_functions = (sde.drift, sde.diffusion if bm is not None else None)
+        for cache in (True, False):
+            module, state = problem_module(_rule(solver.fused_rule()), drift, diffusion, noise, d, m, levy,
+                                           py_functions=py_functions, cache=cache)
+            terms.drift.fn.bind(module.call_drift)
+            if bm is not None:
+                terms.diffusion.fn.bind(module.call_diffusion)
+            prepared = time.perf_counter()
+            try:
+                # One eager evaluation of each function: compiles it (BackendError naming it), checks its shape.
+                terms.drift(t0, x)
+                if bm is not None:
+                    terms.diffusion(t0, x)
+                evaluated = time.perf_counter()  # (the functions' own compile times are added by integrate_fixed)
+                try:
+                    module.advance.compile(step_type(x.dtype))
+                except NumbaError as e:
+                    raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
+                                       f'({_error_text(e)}); use backend="numpy"') from e
+                break
+            except ImportError:  # cached code whose functions' module this process cannot import: compile anew
+                if not cache:
+                    raise
+                for c in (terms.drift.fn, getattr(terms.diffusion, "fn", None)):
+                    if isinstance(c, _Compiled):
+                        c.jitted = None
         step = module.advance
         used = [module.call_drift, module.advance] + ([module.call_diffusion] if bm is not None else [])
         compile_cache = "off" if state == "off" else cache_state(used)

@@ -94,6 +94,9 @@ def _feed(h, obj, seen, depth):
             h.update(f"again:{obj.__qualname__}".encode())
             return True
         seen.add(id(obj))
+        # Numba's cached code finds the function's globals through its module, imported by name on loading:
+        # the module is part of what the machine code depends on.
+        h.update(f"module-of:{obj.__module__}".encode())
         code = obj.__code__
         _feed_code(h, code)
         for name in sorted(_names(code)):
@@ -255,7 +258,7 @@ def _terms_source(noise, flat):
 _MODULES = {}
 
 
-def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=()):
+def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), cache=True):
     """The module holding one problem's compiled functions (generated, imported; nothing compiled yet).
 
     ``rule``, ``drift`` and ``diffusion`` are Numba dispatchers (``rule`` may be
@@ -270,17 +273,17 @@ def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=()):
     h = "h.reshape(h.size)" if flat else "h"
     dw_arg = f"LevyIncrement({dw}, {h})" if levy else dw
     spec = (noise, int(d), int(m), bool(levy), flat)
-    ident = (rule, drift, diffusion, spec)
+    ident = (rule, drift, diffusion, spec, bool(cache))
     hit = _MODULES.get(ident)
     if hit is not None:
         return hit
-    directory = cache_dir()
+    directory = cache_dir() if cache else None
     key = None
     if directory is not None:
         if _VERSION is None:
             _VERSION = _kernel_version()
         key = fingerprint(_VERSION, repr(spec), rule, *py_functions)
-    cache = key is not None
+    cache = key is not None and all(_importable(f) for f in py_functions if f is not None)
     source = _TEMPLATE.format(key=key or "none", d=int(d), m=max(int(m), 1), cache=cache,
                               terms=_terms_source(noise, flat), x_arg=x_arg, dw_arg=dw_arg)
     if cache:
@@ -303,6 +306,13 @@ def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=()):
         _MODULES.clear()
     result = _MODULES[ident] = (module, "cached" if cache else "off")
     return result
+
+
+def _importable(fn):
+    # A module another process can import by name (Numba's cached code looks the globals up there).
+    fn = getattr(fn, "py_func", fn)
+    name = getattr(fn, "__module__", None)
+    return name == "__main__" or (name in sys.modules and getattr(sys.modules[name], "__file__", None) is not None)
 
 
 def cache_state(dispatchers):
