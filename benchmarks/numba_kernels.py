@@ -117,7 +117,8 @@ def offgrid(paths, steps, reps):
     cases = {
         f"brownian=, segments=1, {steps} steps (off the tree)": dict(n_steps=steps, brownian=bm),
         "brownian=, segments=1, 1024 steps (aligned)": dict(n_steps=1024, brownian=bm),
-        f"seed only, {steps} steps (aligned: segments={sk.brownian.segments_for(steps)})": dict(n_steps=steps, seed=1, n_paths=paths),
+        f"seed only, {steps} steps (aligned: segments={sk.brownian.segments_for(steps)})":
+            dict(n_steps=steps, seed=1, n_paths=paths),
     }
     out = {}
     print(f"offgrid: GBM, {paths} paths ({_load()})")
@@ -141,7 +142,8 @@ def drift(t, x):
 def diffusion(t, x):
     return 0.5 * (1.0 + 0.1 * np.cos(x))
 t = time.perf_counter()
-sol = sk.solve(sk.SDE(drift, diffusion), np.zeros(4), (0.0, 1.0), n_steps=64, n_paths=100, backend=NumbaBackend(fused=True))
+sol = sk.solve(sk.SDE(drift, diffusion), np.zeros(4), (0.0, 1.0), n_steps=64, n_paths=100,
+               backend=NumbaBackend(fused=True))
 print(json.dumps(dict(first_solve=time.perf_counter() - t, compile=sol.stats["compile_time"],
                       cache=sol.stats["compile_cache"])))
 """

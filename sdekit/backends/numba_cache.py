@@ -168,7 +168,10 @@ def cache_dir():
     return path
 
 
-_TEMPLATE = '''"""sdekit: the fused step of one problem (generated; key {key}). Do not edit: the name is its content's hash."""
+_TEMPLATE = '''"""sdekit: the fused step of one problem (generated; key {key}).
+
+Do not edit: the file's name is the fingerprint of what it compiles.
+"""
 import numba
 import numpy as np
 from numba.extending import register_jitable

@@ -37,6 +37,8 @@ from ..brownian import LEVELS
 from ..errors import BackendError
 from .base import nonfinite_error
 
+STATUS_RAISED = 2  # numba_kernel.STATUS_RAISED (a chunk stopped at an exception of a user function)
+
 TARGET_LAUNCH_S = 0.25  # seconds per launch once the speed is known (Ctrl-C latency)
 FIRST_LAUNCH_WORK = 1 << 22  # value-steps of the first launch (before any timing)
 PARALLEL_MIN_WORK = 1 << 20  # value-steps from which a launch runs in parallel
@@ -196,7 +198,7 @@ class FusedRun:
 
     def _keep_faults(self, c0, c1):
         for g, ci in enumerate(range(c0, c1)):
-            if self.bad[ci, 2] == 2:  # numba_kernel.STATUS_RAISED
+            if self.bad[ci, 2] == STATUS_RAISED:
                 self.faults[ci] = self.fault[g].copy()
 
     def _raise_first_failure(self):
@@ -204,11 +206,11 @@ class FusedRun:
         if not np.any(status != 0):
             return
         # The NumPy loop raises at the first step; within a step, an exception comes before the finiteness check.
-        order = np.lexsort((np.arange(self.n_chunks), status != 2, np.where(status != 0, self.bad[:, 0],
-                                                                              np.iinfo(np.int64).max)))
+        first_step = np.where(status != 0, self.bad[:, 0], np.iinfo(np.int64).max)
+        order = np.lexsort((np.arange(self.n_chunks), status != STATUS_RAISED, first_step))
         ci = int(order[0])
         step, row = int(self.bad[ci, 0]), int(self.bad[ci, 1])
-        if status[ci] == 2:
+        if status[ci] == STATUS_RAISED:
             self._reraise(ci, step)
         raise nonfinite_error(step, float(self.times[step]), ci * self.rows + row)
 
