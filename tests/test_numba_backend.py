@@ -137,6 +137,13 @@ def test_nonfinite_state_raises_at_the_numpy_step():
             sk.solve(blow, 3.0, (0.0, 1.0), n_steps=64, n_paths=40, backend=backend)
         errors.append((info.value.step, str(info.value)))
     assert errors[0] == errors[1]
+    bm = sk.BrownianPath(40, 1, (0.0, 1.0), seed=3)  # a grid off the path's tree: the same step and path
+    found = []
+    for backend in ("numpy", FUSED):
+        with pytest.raises(sk.errors.NonFiniteError) as info:
+            sk.solve(blow, 3.0, (0.0, 1.0), n_steps=50, brownian=bm, backend=backend)
+        found.append((info.value.step, str(info.value)))
+    assert found[0] == found[1]
 
 
 def test_uncompilable_function_names_it_and_suggests_numpy():
