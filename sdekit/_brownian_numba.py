@@ -24,9 +24,9 @@ area of step ``p``.
 import numba
 import numpy as np
 
-from . import _bridge
+from . import _bridge, _numba_threads
 from ._philox_numba import counter_words, normal_central, normal_tail, philox4
-from .philox import ACKLAM_P_LOW, TWO_M32
+from .philox import ACKLAM_P_LOW, MAX_SEGMENT, TWO_M32
 
 _P_HIGH = 1.0 - ACKLAM_P_LOW
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
@@ -141,17 +141,154 @@ def fill_block(w, areas, u4, z1, z2, tails, seed_lo, seed_hi, seg, L0, q, b, wid
                     a_right[lo + j] = hr
 
 
+# -- the tree above the blocks, for the fused solver kernel (sdekit.backends.numba_kernel) -----------------
+# A chunk of ``rows`` paths walks the tree left to right. Its cursor holds W at the current position
+# (``wcur``), the skeleton's stack ``skel[0|1|2, depth]`` (W at the node's right end, its area, and the
+# area of its right sibling, pending while the node is a left child) and the same stack for the dyadic
+# levels above the blocks of the current segment (``coarse``). Every split is the reference's own
+# (general_split on the skeleton, midpoint_split inside a segment), on the same draws, in the same
+# float64 arithmetic: the numbers of BrownianPath._segment / _interval bit for bit.
+general_split = numba.njit(inline="always", **_JIT)(_bridge.general_split)
+split_coefficients = numba.njit(inline="always", **_JIT)(_bridge.split_coefficients)
+SKELETON = MAX_SEGMENT  # the segment index of the skeleton's (and the global root's) draws
+
+
+@numba.njit(**_JIT)
+def split_normals(z1, z2, u4, tails, seed_lo, seed_hi, node, lane, path0, rows, m):
+    """``z1, z2`` = the two normals (lanes ``lane``, ``lane + 1`` of counter ``node``) for ``rows`` paths."""
+    counter_uniforms(u4, seed_lo, seed_hi, node, 0, rows, path0, m)
+    size = rows * m
+    uniforms_to_normals(z1, u4[lane], tails, size)
+    uniforms_to_normals(z2, u4[lane + 1], tails, size)
+
+
+@numba.njit(**_JIT)
+def skeleton_segment(skel, wcur, z1, z2, u4, tails, seed_lo, seed_hi, j, segments, span, width, path0, rows, m):
+    """Move the skeleton's stack to segment ``j`` (coming from ``j - 1``; ``j = 0`` starts at the root).
+
+    ``wcur`` is W at the segment's start (0 for ``j = 0``). Returns the depth ``d``
+    of the segment's node: segment ``j`` has ends ``(wcur, skel[0, d])`` and area ``skel[1, d]``.
+    """
+    size = rows * m
+    lo, hi, heap, d = 0, segments, 1, 0
+    if j == 0:  # the global root: W(t1) = sqrt(T) z1, H = sqrt(T / 12) z2
+        split_normals(z1, z2, u4, tails, seed_lo, seed_hi, tree_node(SKELETON, 0), 0, path0, rows, m)
+        a = np.sqrt(span)
+        c = np.sqrt(span / 12.0)
+        for e in range(size):
+            wcur[e] = 0.0
+            skel[0, 0, e] = a * z1[e]
+            skel[1, 0, e] = c * z2[e]
+    else:  # climb to where j - 1 and j part (the node whose midpoint is j); j is its right child's start
+        while True:
+            mid = (lo + hi) // 2
+            if mid == j:
+                break
+            if j < mid:
+                hi, heap = mid, 2 * heap
+            else:
+                lo, heap = mid, 2 * heap + 1
+            d += 1
+        for e in range(size):
+            skel[0, d + 1, e] = skel[0, d, e]
+            skel[1, d + 1, e] = skel[2, d + 1, e]
+        lo, heap, d = mid, 2 * heap + 1, d + 1
+    while hi - lo > 1:  # left children down to the segment
+        mid = (lo + hi) // 2
+        f = (mid - lo) / (hi - lo)
+        coeffs = split_coefficients(f, (hi - lo) * width)
+        split_normals(z1, z2, u4, tails, seed_lo, seed_hi, tree_node(SKELETON, heap), 2 * (heap & 1), path0,
+                      rows, m)
+        for e in range(size):
+            w1, h1, _, h2 = general_split(skel[0, d, e] - wcur[e], skel[1, d, e], f, coeffs, z1[e], z2[e])
+            skel[0, d + 1, e] = wcur[e] + w1
+            skel[1, d + 1, e] = h1
+            skel[2, d + 1, e] = h2
+        hi, heap, d = mid, 2 * heap, d + 1
+    return d
+
+
+@numba.njit(**_JIT)
+def _coarse_left(coarse, wcur, z1, z2, u4, tails, seed_lo, seed_hi, seg, level, k, width, path0, rows, m):
+    # Split interval (level, k) of segment seg, whose left end is wcur: its left child becomes level + 1.
+    heap = (np.int64(1) << level) + k
+    split_normals(z1, z2, u4, tails, seed_lo, seed_hi, tree_node(seg, heap), 2 * (heap & 1), path0, rows, m)
+    sqrt_h = np.sqrt(width * 2.0 ** (-level))
+    for e in range(rows * m):
+        wm, hl, hr = midpoint_split(wcur[e], coarse[0, level, e], coarse[1, level, e], z1[e], z2[e], sqrt_h)
+        coarse[0, level + 1, e] = wm
+        coarse[1, level + 1, e] = hl
+        coarse[2, level + 1, e] = hr
+
+
+@numba.njit(**_JIT)
+def coarse_block(coarse, wcur, w_right, area, z1, z2, u4, tails, seed_lo, seed_hi, seg, levels, q, width,
+                 path0, rows, m):
+    """Move the coarse stack of segment ``seg`` to block ``q`` (the level-``levels`` intervals are blocks).
+
+    ``q = 0`` starts the segment from its right end ``w_right`` and area ``area``;
+    a later block keeps its ancestors: the level where the boundary is crossed
+    becomes a right child (its area was pending), finer levels start left children.
+    Afterwards block ``q`` has ends ``(wcur, coarse[0, levels])`` and area ``coarse[1, levels]``.
+    """
+    size = rows * m
+    if q == 0:
+        for e in range(size):
+            coarse[0, 0, e] = w_right[e]
+            coarse[1, 0, e] = area[e]
+        first = 0
+    else:
+        tz = 0
+        while (q >> tz) & 1 == 0:
+            tz += 1
+        first = levels - tz
+        for e in range(size):
+            coarse[0, first, e] = coarse[0, first - 1, e]
+            coarse[1, first, e] = coarse[2, first, e]
+    for level in range(first, levels):
+        _coarse_left(coarse, wcur, z1, z2, u4, tails, seed_lo, seed_hi, seg, level, q >> (levels - level), width,
+                     path0, rows, m)
+
+
 # Kernels below exist twice, compiled from one source: serially for small work (a parallel launch costs
 # about as much as 10^5 normals, and idle threads spin while other work wants the cores) and in parallel.
 PARALLEL_MIN = 1 << 16  # values per call from which the parallel version runs
 
 
+@numba.njit(parallel=True, **_JIT)
+def _touch(a):
+    for i in numba.prange(a.size):
+        a[i] = i
+
+
+def start_threads():
+    """Start Numba's thread pool (a tiny parallel kernel); see :mod:`sdekit._numba_threads`."""
+    _touch(np.zeros(2))
+
+
+def renamed(fn, suffix):
+    """A copy of ``fn`` under another qualified name, so that Numba caches it apart.
+
+    Numba's on-disk cache is keyed by the function's qualified name, source and
+    signature, not by ``parallel=``: compiled twice from one function, the serial
+    and the parallel version would load each other's machine code from the cache.
+    """
+    import types as pytypes
+
+    g = pytypes.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    g.__qualname__, g.__module__, g.__doc__ = fn.__qualname__ + suffix, fn.__module__, fn.__doc__
+    return g
+
+
 def _both(fn):
-    serial = numba.njit(**_JIT)(fn)
+    serial = numba.njit(**_JIT)(renamed(fn, "_serial"))
     parallel = numba.njit(parallel=True, **_JIT)(fn)
 
     def dispatch(*args, work):
-        return (parallel if work >= PARALLEL_MIN else serial)(*args)
+        if work < PARALLEL_MIN:
+            return serial(*args)
+        _numba_threads.prepare()  # once, before Numba starts its pool: a thread-safe layer, torch's count kept
+        return (serial if numba.get_num_threads() == 1 else parallel)(*args)
 
     dispatch.serial, dispatch.parallel, dispatch.__doc__ = serial, parallel, fn.__doc__
     dispatch.__name__ = fn.__name__

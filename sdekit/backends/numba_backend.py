@@ -8,20 +8,27 @@ into one loop over chunks of paths, and runs the chunks on all threads
 relative in float64; the same tree nodes, the same float64 arithmetic), for
 any thread count or chunk size.
 
-When the fused kernel applies: a fixed-step method with ``numba_step()``
-(Euler–Maruyama, Heun, Milstein without ``gdg``, and the ODE methods Euler,
-Heun, RK4) on the aligned grid of a solve (``n_steps`` uniform steps; a
-``brownian=`` path is used when its tree is aligned with the grid;
-``save_at="steps"`` and save times on the grid are fine). Otherwise
-(predictor–corrector, ``dopri5``, save times off the grid, ...) the compiled
-user functions run on the shared loop of :mod:`.base`, with the same numbers.
+When the fused kernel applies: a fixed-step method whose ``fused_rule()`` is a
+pure rule (Euler–Maruyama, Heun, Milstein without ``gdg`` on diagonal/scalar
+noise, the ODE methods Euler, Heun, RK4, and any rule with
+``levy_area="space-time"``) with a NumPy :class:`~sdekit.BrownianPath` (or none,
+for an ODE). On a grid aligned with the path's tree (a seed-only solve; a
+``brownian=`` path of matching segments) the kernel sweeps the tree block by
+block; on any other grid (save times off the grid, other ``brownian=`` paths)
+it descends to each time's leaf, as :meth:`BrownianPath.value` does (Lévy areas
+off the tree run on the shared loop). Otherwise (predictor–corrector,
+``dopri5``, other noise sources) the compiled user functions run on the shared
+loop of :mod:`sdekit.loop`, with the same numbers.
 
-Compilation: the generator, tree and noise kernels are cached on disk, so only
-the first use in a fresh environment compiles them; the fused kernel is
-compiled once per (method, drift, diffusion) in a process, which takes a few
-seconds; ``sol.stats["compile_time"]`` reports it. Importing sdekit compiles
-nothing. A function Numba cannot compile raises
-:class:`~sdekit.errors.BackendError` naming it.
+Compilation: the generator, tree and driver kernels are cached on disk, so only
+the first use in a fresh environment compiles them; the step of a problem
+(method, drift, diffusion) is compiled once and cached across processes where
+the functions allow (:mod:`.numba_cache`); ``sol.stats["compile_time"]`` and
+``sol.stats["compile_cache"]`` report it. Importing sdekit compiles nothing. A
+function Numba cannot compile raises :class:`~sdekit.errors.BackendError` naming
+it and Numba's reason; an exception a function raises while running propagates
+as itself. Long solves run in launches of a fraction of a second
+(:mod:`.numba_launch`): Ctrl-C lands within about a second.
 
 ``backend="auto"`` picks this backend for large solves whose functions compile
 (see :meth:`NumbaBackend.can_compile`); small solves stay on NumPy, where no
@@ -45,11 +52,9 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaError
 
-from .. import philox
 from ..errors import BackendError, InvalidArgumentError
 from ..solvers.base import Terms
 from ..solution import IntegrateResult
-from .base import nonfinite_error
 from .numpy_backend import NumpyBackend
 
 # Below this many path-steps (times dimension) the fused kernel's compilation costs
@@ -63,9 +68,33 @@ _JITTED = weakref.WeakKeyDictionary()  # user function -> numba dispatcher
 _RULES = {}  # solver rule -> numba dispatcher
 
 
+_NOISE_LINES = ("Failed in ", "- Resolution failure", "None", "During:", "File ", "^", "<source elided>")
+
+
 def _error_text(e):
+    """Numba's actual reason for a failure (its messages start with pipeline boilerplate), and where."""
     text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    if not text:
+        return type(e).__name__
+    lines = [ln.strip() for ln in text.splitlines()]
+    reason = None
+    for i, ln in enumerate(lines):  # an overload that raised a specific error says so
+        if ln.startswith("Rejected as the implementation raised a specific error:") and i + 1 < len(lines):
+            reason = lines[i + 1]
+            break
+    if reason is None:
+        for i, ln in enumerate(lines):
+            if ln and not ln.startswith(_NOISE_LINES):
+                reason = ln
+                if ln.startswith("No implementation of function"):
+                    sig = next((s for s in lines[i + 1:i + 4] if s.startswith(">>>")), None)
+                    reason = ln.rstrip(":") + (f" {sig[3:].strip()}" if sig else "")
+                break
+    reason = (reason or lines[0])[:300]
+    where = [ln for ln in lines if ln.startswith("File ") and "site-packages" not in ln and "<numerous>" not in ln]
+    if where:
+        reason += f" [{where[-1].rstrip(':')}]"
+    return reason
 
 
 def _cannot_compile(name, fn, e):
@@ -93,24 +122,31 @@ def jit_user_function(fn, name):
 
 
 class _Compiled:
-    """A user function compiled by Numba on its first call; a failure becomes a BackendError naming it."""
+    """A user function compiled by Numba on its first call; a failure becomes a BackendError naming it.
 
-    __slots__ = ("fn", "name", "jitted", "compile_time")
+    :meth:`bind` routes the compilation through another dispatcher (a cached
+    problem module's ``call_drift``: see :mod:`.numba_cache`).
+    """
+
+    __slots__ = ("fn", "name", "jitted", "compile_time", "dispatcher")
 
     def __init__(self, fn, name):
-        self.fn, self.name, self.jitted, self.compile_time = fn, name, None, 0.0
+        self.fn, self.name, self.jitted, self.compile_time, self.dispatcher = fn, name, None, 0.0, None
+
+    def bind(self, dispatcher):
+        if self.jitted is None:
+            self.dispatcher = dispatcher
 
     def __call__(self, t, x, *args):
         if self.jitted is None:
             started = time.perf_counter()
-            jitted = jit_user_function(self.fn, self.name)
-            try:
-                out = jitted(t, x, *args)
-            except (NumbaError, TypeError, ValueError) as e:
-                raise _cannot_compile(self.name, self.fn, e) from None
+            jitted = self.dispatcher or jit_user_function(self.fn, self.name)
+            try:  # compile first: a compile failure is a BackendError, the function's own errors stay its own
+                jitted.compile(tuple(numba.typeof(v) for v in (t, x) + args))
+            except (NumbaError, TypeError, ValueError, NotImplementedError) as e:
+                raise _cannot_compile(self.name, self.fn, e) from e
             self.jitted = jitted
             self.compile_time = time.perf_counter() - started
-            return _like(out, x)
         return _like(self.jitted(t, x, *args), x)
 
 
@@ -182,7 +218,7 @@ class NumbaBackend(NumpyBackend):
 
     def integrate_fixed(self, solver, terms, x, plan, bm, aux_bm, progress):
         fused = self._fused_plan(solver, x, plan, bm)
-        if fused is None:
+        if not fused:
             result = super().integrate_fixed(solver, terms, x, plan, bm, aux_bm, progress)
             result.extra["fused"] = False
         else:
@@ -193,71 +229,74 @@ class NumbaBackend(NumpyBackend):
 
     # -- the fused kernel -----------------------------------------------------
     def _fused_plan(self, solver, x, plan, bm):
-        """``steps per segment`` (0 for an ODE) when the fused kernel applies, else None."""
-        if True or self.fused is False or solver.n_aux or solver.fused_rule() is None:  # kernel being rewritten
-            return None
+        """True when the fused kernel runs this solve (else the shared loop does, with the same numbers)."""
+        if self.fused is False or solver.n_aux or solver.fused_rule() is None:
+            return False
         if x.dtype not in (np.float64, np.float32):
-            return None
-        if bm is None:
-            per = 0
-        else:
-            if bm.backend != "numpy":
-                return None
-            per = bm._aligned(list(plan.times))
-            if not per:
-                return None
+            return False
+        if bm is not None:
+            from ..brownian import BrownianPath
+
+            if not isinstance(bm, BrownianPath) or bm.backend != "numpy":
+                return False  # another noise source: the shared loop asks it step by step
+            if solver.levy_area is not None and bm.aligned_level(list(plan.times)) is None:
+                return False  # areas off the tree's grid: BrownianPath's decomposition, on the shared loop
         if self.fused is None:
             m = bm.dim if bm is not None else 0
             if x.shape[0] * plan.n_steps * max(x.shape[1], m) < FUSE_MIN_WORK:
-                return None
-        return per
+                return False
+        return True
 
-    def _run_fused(self, solver, terms, x, plan, bm, per):
-        from .numba_kernel import block_levels, chunk_rows, drivers, make_step
+    def _run_fused(self, solver, terms, x, plan, bm, _):
+        from .numba_cache import cache_state, problem_module
+        from .numba_kernel import CHUNK_VALUES, GRID_CHUNK_VALUES, chunk_rows, step_type
+        from .numba_launch import FusedRun
 
         sde = self._sde
         n, d = x.shape
         t0 = float(plan.times[0])
-        # One eager evaluation of each function: compiles it (BackendError naming it) and checks its shape.
-        terms.drift(t0, x)
-        if bm is not None:
-            terms.diffusion(t0, x)
-        diffusion = terms.diffusion.fn.jitted if bm is not None else None
         noise = "none" if sde.is_ode else ("scalar" if sde.noise == "scalar" else sde.noise)
         m = bm.dim if bm is not None else 0
+        levy = solver.levy_area is not None
         started = time.perf_counter()
-        run_sde, run_ode = drivers(x.dtype)
-        try:
-            step = make_step(_rule(solver.numba_step()), terms.drift.fn.jitted, diffusion, noise, d, m, x.dtype)
-        except NumbaError as e:
-            raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
-                               f'({_error_text(e)}); use backend="numpy"') from None
+        drift = jit_user_function(sde.drift, "drift")
+        diffusion = jit_user_function(sde.diffusion, "diffusion") if bm is not None else None
+        py_functions = (sde.drift, sde.diffusion if bm is not None else None)
+        for cache in (True, False):
+            module, state = problem_module(_rule(solver.fused_rule()), drift, diffusion, noise, d, m, levy,
+                                           py_functions=py_functions, cache=cache)
+            terms.drift.fn.bind(module.call_drift)
+            if bm is not None:
+                terms.diffusion.fn.bind(module.call_diffusion)
+            prepared = time.perf_counter()
+            try:
+                # One eager evaluation of each function: compiles it (BackendError naming it), checks its shape.
+                terms.drift(t0, x)
+                if bm is not None:
+                    terms.diffusion(t0, x)
+                evaluated = time.perf_counter()  # (the functions' own compile times are added by integrate_fixed)
+                try:
+                    module.advance.compile(step_type(x.dtype))
+                except NumbaError as e:
+                    raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
+                                       f'({_error_text(e)}); use backend="numpy"') from e
+                break
+            except ImportError:  # cached code whose functions' module this process cannot import: compile anew
+                if not cache:
+                    raise
+                for c in (terms.drift.fn, getattr(terms.diffusion, "fn", None)):
+                    if isinstance(c, _Compiled):
+                        c.jitted = None
+        step = module.advance
+        used = [module.call_drift, module.advance] + ([module.call_diffusion] if bm is not None else [])
+        compile_cache = "off" if state == "off" else cache_state(used)
         compiled = time.perf_counter()
-        slots = np.full(plan.n_steps + 1, -1, dtype=np.int64)
-        slots[plan.save] = np.arange(len(plan.save))
-        out = np.empty((len(plan.save), n, d), dtype=x.dtype)
-        xs = np.ascontiguousarray(x)  # read only: each chunk steps its own copy
-        times = np.ascontiguousarray(plan.times, dtype=np.float64)
-        if bm is None:
-            rows = chunk_rows(d, 0, self.chunk)
-            bad = np.empty(((n + rows - 1) // rows, 2), dtype=np.int64)
-            run_ode(step, xs, out, slots, times, rows, bad)
-        else:
-            rows = chunk_rows(d, bm.dim, self.chunk)
-            bad = np.empty(((n + rows - 1) // rows, 2), dtype=np.int64)
-            k = per.bit_length() - 1
-            run_sde(step, xs, out, slots, times, *philox.key_words(bm.seed),
-                    bm.segments, k, block_levels(k), bm._width, bm.path_offset, bm.dim, rows, bad)
-        self._raise_first_nonfinite(bad, rows, plan)
+        aligned = bm is None or bm.aligned_level(list(plan.times)) is not None
+        rows = chunk_rows(d, m, self.chunk, CHUNK_VALUES if aligned else GRID_CHUNK_VALUES)
+        run = FusedRun(step, x, plan.times, plan.save, bm=bm, levy=levy, rows=rows)
+        out = run.run()
         return IntegrateResult(plan.times[plan.save], out, plan.n_steps, plan.n_steps * solver.nfe_per_step,
-                               {"fused": True, "compile_time": compiled - started,
+                               {"fused": True, "fused_grid": run.mode, "launches": run.launches,
+                                "compile_time": (prepared - started) + (compiled - evaluated),
+                                "compile_cache": compile_cache,
                                 "kernel_time": time.perf_counter() - compiled})
-
-    def _raise_first_nonfinite(self, bad, rows, plan):
-        steps = bad[:, 0]
-        if not np.any(steps >= 0):
-            return
-        step = int(steps[steps >= 0].min())
-        chunk = int(np.flatnonzero(steps == step)[0])
-        path = chunk * rows + int(bad[chunk, 1])
-        raise nonfinite_error(step, float(plan.times[step]), path)
