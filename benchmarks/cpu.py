@@ -25,7 +25,7 @@ diffusion come from :mod:`problems` (one text for NumPy, Numba and torch):
   a Brownian object built on torchsde's public calling convention that returns fresh
   ``torch.randn`` increments; torchsde is slow, so it runs on a fraction of the paths
   and steps (``torchsde_fraction``) and only ns per path-step compare;
-* floors: ``sdekit generator`` (``sdekit.backends.numba_kernel.generator_floor``: the
+* floors: ``sdekit generator`` (``sdekit.backends.numba_launch.generator_floor``: the
   Brownian increments a seed-only solve draws, nothing else) and ``numpy generator``
   (``standard_normal`` into a preallocated buffer, the same number of normals).
 
@@ -343,7 +343,7 @@ def _torchsde_row(problem, plain):
 
 def _sdekit_generator_row(problem):
     # The fused kernel's own draws (float64 tree, as every solve builds it); ImportError without Numba.
-    from sdekit.backends.numba_kernel import generator_floor
+    from sdekit.backends.numba_launch import generator_floor
 
     def run(n, steps):
         generator_floor(n, steps, problem.dim, seed=0)
@@ -713,7 +713,7 @@ def render_section(results, *, json_path=None):
             "Brownian object (`BrownianInterval`); **torchsde (plain increments)**: the same with a Brownian "
             "object (`PlainIncrements`, torchsde's public `bm(ta, tb)` convention) that returns fresh "
             f"`torch.randn` increments. Run on {c.get('torchsde_fraction', 0.1):g} of the paths and of the steps.",
-            "- **sdekit generator**: `sdekit.backends.numba_kernel.generator_floor(n_paths, n_steps, dim, seed=0)`, "
+            "- **sdekit generator**: `sdekit.backends.numba_launch.generator_floor(n_paths, n_steps, dim, seed=0)`, "
             "the Brownian increments a seed-only solve draws (same chunking and threads), nothing else "
             "(in the generator's own precision, also for the float32 problem).",
             "- **numpy generator**: `rng.standard_normal(out=buf)` into a preallocated buffer, the same number "

@@ -62,7 +62,7 @@ def dim32(paths, steps, reps):
     from sdekit.backends.numba_backend import NumbaBackend
 
     try:
-        from sdekit.backends.numba_kernel import generator_floor
+        from sdekit.backends.numba_launch import generator_floor
     except ImportError:  # a revision whose fused kernel does not import (compared as "before")
         generator_floor = None
     d = 32

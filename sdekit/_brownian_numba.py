@@ -255,17 +255,6 @@ def coarse_block(coarse, wcur, w_right, area, z1, z2, u4, tails, seed_lo, seed_h
 PARALLEL_MIN = 1 << 16  # values per call from which the parallel version runs
 
 
-@numba.njit(parallel=True, **_JIT)
-def _touch(a):
-    for i in numba.prange(a.size):
-        a[i] = i
-
-
-def start_threads():
-    """Start Numba's thread pool (a tiny parallel kernel); see :mod:`sdekit._numba_threads`."""
-    _touch(np.zeros(2))
-
-
 def renamed(fn, suffix):
     """A copy of ``fn`` under another qualified name, so that Numba caches it apart.
 

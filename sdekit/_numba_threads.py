@@ -73,10 +73,24 @@ def prepare():
             numba.config.THREADING_LAYER = "threadsafe"
         torch = sys.modules.get("torch")
         before = torch.get_num_threads() if torch is not None and hasattr(torch, "get_num_threads") else None
-        from ._brownian_numba import start_threads
-
-        start_threads()
+        _start_threads(numba)
         if before is not None and torch.get_num_threads() != before:
             torch.set_num_threads(before)
         _layer = str(numba.threading_layer())
         return _layer
+
+
+_TOUCH = []
+
+
+def _start_threads(numba):
+    """Start Numba's thread pool with a tiny parallel kernel (compiled once, cached on disk)."""
+    import numpy as np
+
+    if not _TOUCH:
+        def touch(a):
+            for i in numba.prange(a.size):
+                a[i] = i
+
+        _TOUCH.append(numba.njit(parallel=True, cache=True, nogil=True)(touch))
+    _TOUCH[0](np.zeros(2))

@@ -204,7 +204,7 @@ def test_importing_sdekit_compiles_nothing():
 
 def test_generator_floor_draws_the_solve_increments():
     # The benchmark floor runs the fused driver with x += dW: it must return sum_i W_i(1) of the same path.
-    from sdekit.backends.numba_kernel import generator_floor
+    from sdekit.backends.numba_launch import generator_floor
 
     w1 = sk.BrownianPath(1000, 3, (0.0, 1.0), seed=5, segments=3).value(1.0)
     assert abs(generator_floor(1000, 48, 3, seed=5) - w1.sum()) < 1e-10 * np.abs(w1).sum()
@@ -266,7 +266,7 @@ def test_results_do_not_depend_on_how_the_solve_is_cut_into_launches(monkeypatch
     backend = NumbaBackend(fused=True, chunk=16)
     whole = [sk.solve(DIAG, X0, (0.0, 1.0), backend=backend, save_at="steps", **kw) for kw in cases]
     monkeypatch.setattr(numba_launch, "FIRST_LAUNCH_WORK", 1)  # one block (or step) per launch ...
-    monkeypatch.setattr(numba_launch, "TARGET_LAUNCH_S", 0.0)  # ... for the whole solve
+    monkeypatch.setattr(numba_launch, "LAUNCH_SECONDS", 0.0)  # ... for the whole solve
     monkeypatch.setattr(numba_launch, "CURSOR_BYTES", 1)  # and chunk groups of 2 * threads chunks
     for kw, ref in zip(cases, whole):
         got = sk.solve(DIAG, X0, (0.0, 1.0), backend=backend, save_at="steps", **kw)

@@ -541,38 +541,10 @@ def block_levels(k):
     return min(k, MAX_BLOCK_LEVELS)
 
 
-def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
-    """Draw the Brownian increments of a seed-only solve with the fused kernel, and sum them.
-
-    The floor of a fixed-step solve with the Numba backend: the same driver,
-    chunks, blocks, tree nodes and threads as a fused solve (its path has
-    ``segments = sdekit.brownian.segments_for(n_steps)``), with the solver's step
-    replaced by ``x += dW`` (so it returns ``sum_i W_i(1)``, and nothing is
-    optimised away). Used by ``benchmarks/cpu.py``.
-
-    >>> from sdekit.backends.numba_kernel import generator_floor
-    >>> s = generator_floor(1000, 64, 1, seed=0)      # the sum of 1000 paths' W(1)
-    >>> abs(s) < 5 * 1000 ** 0.5
-    True
-    """
-    from ..brownian import BrownianPath, segments_for
-    from .numba_launch import FusedRun
-
-    n_paths, n_steps, dim = int(n_paths), int(n_steps), int(dim)
-    bm = BrownianPath(n_paths, dim, (0.0, 1.0), seed=seed, segments=segments_for(n_steps))
-    times = np.arange(n_steps + 1, dtype=np.float64) / n_steps
-    times[-1] = 1.0
-    save = np.array([n_steps])  # keep W(1) only
-    run = FusedRun(_accumulate(), np.zeros((n_paths, dim)), times, save, bm=bm, levy=False,
-                   rows=chunk_rows(dim, dim, chunk))
-    out = run.run()
-    return float(out.sum())
-
-
 _ACCUMULATE = []
 
 
-def _accumulate():
+def accumulate_step():
     """The step ``x += dw`` (compiled once, cached on disk)."""
     if not _ACCUMULATE:
         def accumulate(t, dt, x, dw, h):

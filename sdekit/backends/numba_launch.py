@@ -3,10 +3,10 @@
 A fused solve is cut into *launches*: a range of blocks (aligned tree), or of
 steps (other grids, ODEs), for a group of chunks of paths. Between two launches
 control is back in Python, so Ctrl-C (``KeyboardInterrupt``) lands within about
-``TARGET_LAUNCH_S`` seconds; each chunk keeps its cursor (its state, W at the
+``LAUNCH_SECONDS`` seconds; each chunk keeps its cursor (its state, W at the
 current time, the tree stacks) in arrays that survive the launch, so the numbers
 do not depend on how the solve is cut. Launch sizes adapt to the measured speed
-(the first is small, the next aim at ``TARGET_LAUNCH_S``).
+(the first is small, the next aim at ``LAUNCH_SECONDS``).
 
 Small launches run the serial driver: a parallel launch wakes every thread and
 waits for the slowest, which costs more than it gains below ``PARALLEL_MIN_WORK``
@@ -39,7 +39,7 @@ from .base import nonfinite_error
 
 STATUS_RAISED = 2  # numba_kernel.STATUS_RAISED (a chunk stopped at an exception of a user function)
 
-TARGET_LAUNCH_S = 0.25  # seconds per launch once the speed is known (Ctrl-C latency)
+LAUNCH_SECONDS = 0.25  # seconds per launch once the speed is known (Ctrl-C latency)
 FIRST_LAUNCH_WORK = 1 << 22  # value-steps of the first launch (before any timing)
 PARALLEL_MIN_WORK = 1 << 20  # value-steps from which a launch runs in parallel
 CURSOR_BYTES = 64 << 20  # memory for the cursors of one chunk group
@@ -50,7 +50,7 @@ class Slicer:
 
     def __init__(self, total, work_per_unit, target=None, first_work=None):
         self.total, self.work = int(total), max(1.0, float(work_per_unit))
-        self.target = float(TARGET_LAUNCH_S if target is None else target)
+        self.target = float(LAUNCH_SECONDS if target is None else target)
         self.size = max(1, int((FIRST_LAUNCH_WORK if first_work is None else first_work) // self.work))
         self.rate = None  # seconds per unit, measured
 
@@ -229,4 +229,32 @@ class FusedRun:
             'step was re-run outside it; run with backend="numpy" to see the error')
 
 
-__all__ = ["FusedRun", "Slicer", "TARGET_LAUNCH_S", "PARALLEL_MIN_WORK"]
+__all__ = ["FusedRun", "Slicer", "LAUNCH_SECONDS", "PARALLEL_MIN_WORK"]
+
+
+def generator_floor(n_paths, n_steps, dim=1, *, seed=0, chunk=None):
+    """Draw the Brownian increments of a seed-only solve with the fused kernel, and sum them.
+
+    The floor of a fixed-step solve with the Numba backend: the same driver,
+    chunks, blocks, tree nodes and threads as a fused solve (its path has
+    ``segments = sdekit.brownian.segments_for(n_steps)``), with the solver's step
+    replaced by ``x += dW`` (so it returns ``sum_i W_i(1)``, and nothing is
+    optimised away). Used by ``benchmarks/cpu.py``.
+
+    >>> from sdekit.backends.numba_launch import generator_floor
+    >>> s = generator_floor(1000, 64, 1, seed=0)      # the sum of 1000 paths' W(1)
+    >>> abs(s) < 5 * 1000 ** 0.5
+    True
+    """
+    from ..brownian import BrownianPath, segments_for
+    from .numba_kernel import accumulate_step, chunk_rows
+
+    n_paths, n_steps, dim = int(n_paths), int(n_steps), int(dim)
+    bm = BrownianPath(n_paths, dim, (0.0, 1.0), seed=seed, segments=segments_for(n_steps))
+    times = np.arange(n_steps + 1, dtype=np.float64) / n_steps
+    times[-1] = 1.0
+    save = np.array([n_steps])  # keep W(1) only
+    run = FusedRun(accumulate_step(), np.zeros((n_paths, dim)), times, save, bm=bm, levy=False,
+                   rows=chunk_rows(dim, dim, chunk))
+    out = run.run()
+    return float(out.sum())
