@@ -144,7 +144,7 @@ class TorchNormalSource:
     - ``"compiled"``: the torch ops fused by ``torch.compile`` into one kernel
       (the first call compiles, which takes seconds to a minute);
     - ``"triton"``: one Triton kernel per draw, and aligned grids swept a block of
-      steps per kernel (:mod:`sdekit._brownian_triton`; CUDA, or the CPU under
+      steps per kernel (:mod:`sdekit._philox_triton`, :mod:`sdekit._brownian_triton`; CUDA, or the CPU under
       ``TRITON_INTERPRET=1``);
     - ``"auto"`` (default): ``"numba"`` on the CPU when Numba is installed, ``"triton"``
       on CUDA when Triton is installed, else ``"torch"``.
@@ -193,7 +193,7 @@ class TorchNormalSource:
             _numba_kernel()(out.numpy(), *philox.key_words(self.seed), np.uint64(node), lane, self.path_offset)
             return out[0] if count == 1 else out
         if self.kernel == "triton":
-            from ._brownian_triton import draw_normals
+            from ._philox_triton import draw_normals
 
             out = torch.empty((count, self.n_paths, m), dtype=torch.float64, device=self.device)
             draw_normals(out, self.seed, node, lane, self.path_offset)

@@ -28,7 +28,8 @@ import json
 import numpy as np, torch
 import sdekit as sk
 from sdekit import philox
-from sdekit._brownian_triton import TritonBrownianPath, draw_normals, grid_sweep, philox_words
+from sdekit._brownian_triton import TritonBrownianPath, grid_sweep
+from sdekit._philox_triton import draw_normals, philox_words
 from sdekit._philox_torch import TorchNormalSource
 
 out = {}
@@ -80,13 +81,13 @@ out["sweeps"] = sweeps
 
 B = np.array([[0.3, 0.1, -0.2], [0.0, 0.25, 0.15]])
 problems = {
-    "diagonal": dict(drift=lambda t, x: -x * x * x + torch.sin(x), diffusion=lambda t, x: 0.5 * (1.0 + 0.1 * torch.cos(x))),
+    "diagonal": dict(drift=lambda t, x: -x * x * x + torch.sin(x),
+                     diffusion=lambda t, x: 0.5 * (1.0 + 0.1 * torch.cos(x))),
     "scalar": dict(drift=lambda t, x: 0.5 * x, diffusion=lambda t, x: 0.4 * x, noise="scalar"),
     "general": dict(drift=lambda t, x: -x, diffusion=lambda t, x: x[:, :, None] * torch.tensor(B) + 0.05,
                     noise="general", brownian_dim=3),
     "additive": dict(drift=lambda t, x: 2.0 * (1.0 - x), diffusion=lambda t, x: 0.7 + 0.0 * x, additive=True),
 }
-np_fn = {"sin": np.sin, "cos": np.cos}
 solves = []
 for method, calculus in (("euler_maruyama", "ito"), ("heun", "stratonovich")):
     for noise, spec in problems.items():
@@ -147,7 +148,7 @@ def test_triton_kernel_is_refused_on_the_cpu_without_the_interpreter():
 COMPILE = r'''
 import json, triton
 from triton.backends.compiler import GPUTarget
-from sdekit import _brownian_triton as bt
+from sdekit import _brownian_triton as bt, _philox_triton as pt
 sweep = {"cur_ptr": "*fp64", "rw_ptr": "*fp64", "rh_ptr": "*fp64", "stash_ptr": "*i64", "dw_ptr": "*fp32",
          "h_ptr": "*fp32", "width": "fp64", "n_lanes": "i32", "m": "i32", "path0": "i64", "k0": "i64",
          "k1": "i64", "seg": "i32", "k": "i32", "p0": "i32", "steps": "i32", "WRITE_H": "constexpr",
@@ -156,7 +157,7 @@ draw = {"out_ptr": "*fp64", "n_lanes": "i32", "m": "i32", "path0": "i64", "node_
         "lane": "i32", "k0": "i64", "k1": "i64", "COUNT": "constexpr", "BLOCK_SIZE": "constexpr"}
 sizes = []
 for fn, sig, const in ((bt._sweep_kernel, sweep, {"WRITE_H": True, "BLOCK_SIZE": 256}),
-                       (bt._draw_kernel, draw, {"COUNT": 2, "BLOCK_SIZE": 256})):
+                       (pt._draw_kernel, draw, {"COUNT": 2, "BLOCK_SIZE": 256})):
     k = triton.compile(triton.compiler.ASTSource(fn=fn, signature=sig, constexprs=const),
                        target=GPUTarget("cuda", 90, 32), options={"enable_fp_fusion": False})
     sizes.append([len(k.asm["cubin"]), k.asm["ptx"].count("mul.hi.u32"), k.asm["ptx"].count(".local")])
@@ -173,7 +174,8 @@ def test_triton_kernels_compile_to_sm90_machine_code():
     env["TRITON_DEFAULT_FP_FUSION"] = "0"
     proc = subprocess.run([sys.executable, "-c", COMPILE], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    (sweep_cubin, sweep_mulhi, sweep_local), (draw_cubin, draw_mulhi, _) = json.loads(proc.stdout.strip().splitlines()[-1])
+    sweep, draw = json.loads(proc.stdout.strip().splitlines()[-1])
+    (sweep_cubin, sweep_mulhi, sweep_local), (draw_cubin, draw_mulhi, _) = sweep, draw
     assert sweep_cubin > 0 and draw_cubin > 0
     assert sweep_mulhi >= 20 and draw_mulhi >= 20  # Philox's 32 x 32 -> 64-bit halves as umulhi: 2 per round
     assert sweep_local == 0  # the walk's state lives in registers and device memory, not in spilled locals

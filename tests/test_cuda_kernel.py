@@ -128,7 +128,9 @@ def test_traced_step_reproduces_numpy_on_coupled_functions():
     from sdekit.solvers.heun import stochastic_heun_step
 
     a = np.array([[0.2, -1.0], [0.5, 0.3]])
-    terms = _terms(lambda t, x: np.tanh(x @ a) * np.exp(-t), lambda t, x: np.stack((x[:, 0] * x[:, 1], 1.0 + 0 * x[:, 0]), -1)[:, :, None] * np.ones(3), "general")
+    terms = _terms(lambda t, x: np.tanh(x @ a) * np.exp(-t),
+                   lambda t, x: np.stack((x[:, 0] * x[:, 1], 1.0 + 0 * x[:, 0]), -1)[:, :, None] * np.ones(3),
+                   "general")
     tape = trace_step(stochastic_heun_step, terms, 2, 3, levy_area=False)
     fn = compile_source(step_source(tape, "float64"))
     rng = np.random.default_rng(1)
