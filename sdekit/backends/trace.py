@@ -248,6 +248,7 @@ def trace_step(step, terms, d, m, *, levy_area):
     return tape
 
 
+_BLOCK_STATEMENTS = 64
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 
 
@@ -268,6 +269,7 @@ def step_source(tape, dtype, name="traced_step"):
     """
     f32 = np.dtype(dtype) == np.float32
     lines = [f"def {name}(t, dt, x, dw, h, out):"]
+    statements = 0
     live = _live(tape)  # nodes that feed no output (e.g. a diffusion an ODE rule ignores) are dropped
 
     def ref(i, want_state):
@@ -295,6 +297,11 @@ def step_source(tape, dtype, name="traced_step"):
             if f32 and st:
                 expr = f"_S({expr})"
         lines.append(f"    v{i} = {expr}")
+        statements += 1
+        if statements % _BLOCK_STATEMENTS == 0:
+            # A branch that does nothing ends a basic block: Numba's lowering scans each block once per variable
+            # defined in it (quadratic), so a 32-dim matmul drift in one block takes minutes to compile.
+            lines.append("    if t < 0.0:\n        pass")
     for k, i in enumerate(tape.outputs):
         lines.append(f"    out[{k}] = {ref(i, True)}")
     return "\n".join(lines)
