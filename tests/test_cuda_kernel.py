@@ -71,6 +71,13 @@ a_t = np.array([[-1.0, 0.3, 0.1], [0.2, -0.8, 0.0], [0.1, 0.1, -0.5]]).T
 mat = sk.SDE(lambda t, x: x @ a_t, lambda t, x: 0.2 * x)
 compare("matmul drift d=3", mat, np.array([1.0, 0.5, -0.5]), n_steps=8, n_paths=4, seed=9)
 
+from sdekit.backends.cuda_kernel import generator_floor
+from sdekit.brownian import segments_for
+floor = generator_floor(5, 24, 2, seed=3, dtype="float64")
+w1 = sk.BrownianPath(5, 2, (0.0, 1.0), seed=3, segments=segments_for(24)).value(1.0)
+out.append({"case": "generator floor", "err": float(np.max(np.abs(floor.ys[-1] - w1))), "shape": list(floor.ys.shape),
+            "timed": floor.extra["kernel_time"] > 0})
+
 boom = sk.SDE(lambda t, x: x * x * 400.0, lambda t, x: 0.1 + 0.0 * x)
 errs = []
 for backend, device in (("numba", "cuda"), ("numpy", None)):
@@ -108,6 +115,13 @@ def test_simulated_kernel_equals_numpy_on_ode_levy_area_float32_and_given_paths(
         assert c["fused"] and c["same_shape"] and c["dtype"] == c["ref_dtype"], c
         assert c["err"] <= c["rtol"], c
     assert simulated["float32 gbm"]["dtype"] == "float32"
+
+
+def test_simulated_generator_floor_ends_at_the_paths_w1(simulated):
+    # benchmarks/gpu.py's RNG floor: the same kernel with the step x <- x + dW must end at W(1) of the same path
+    c = simulated["generator floor"]
+    assert c["shape"] == [2, 5, 2] and c["timed"], c
+    assert c["err"] <= 1e-12, c
 
 
 def test_simulated_kernel_reports_the_numpy_backends_first_nonfinite_step_and_path(simulated):

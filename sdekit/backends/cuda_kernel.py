@@ -56,7 +56,7 @@ import time
 import numpy as np
 
 from .. import _bridge, _philox_numba, philox
-from ..brownian import SKELETON, BrownianPath, LevyIncrement
+from ..brownian import SKELETON, BrownianPath, LevyIncrement, segments_for
 from ..errors import BackendError, InvalidArgumentError
 from ..solution import IntegrateResult
 from .base import nonfinite_error
@@ -470,3 +470,30 @@ def integrate_fixed_cuda(solver, terms, x, plan, bm, device="cuda"):
     return IntegrateResult(plan.times[plan.save], ys, plan.n_steps, plan.n_steps * solver.nfe_per_step,
                            {"fused": True, "device": "cuda", "compile_time": compiled - started,
                             "kernel_time": ran - compiled, "transfer_time": time.perf_counter() - ran})
+
+
+def _accumulate_step(terms, t, dt, x, dw, aux):
+    return x + dw
+
+
+def generator_floor(n_paths, n_steps, dim=1, *, seed=0, dtype="float32", device="cuda"):
+    """Run the fused kernel with the step ``x <- x + dW``: the kernel's own RNG floor. Returns the IntegrateResult.
+
+    The same Philox counters, skeleton, tree walk and saved states as a solve of
+    ``n_steps`` uniform steps on ``[0, 1]`` with ``dim`` components, without drift
+    or diffusion (``result.ys[-1]`` is ``W(1)``, so nothing is optimised away);
+    ``result.extra["kernel_time"]`` is the floor a solve's kernel time is measured
+    against (``benchmarks/gpu.py``).
+    """
+    from ..grid import make_plan
+    from ..solvers.base import Solver, Terms
+
+    class Accumulate(Solver):
+        name, nfe_per_step = "accumulate", 0
+        rule = staticmethod(_accumulate_step)
+
+    n_paths, n_steps, dim = int(n_paths), int(n_steps), int(dim)
+    bm = BrownianPath(n_paths, dim, (0.0, 1.0), seed=seed, segments=segments_for(n_steps))
+    x = np.zeros((n_paths, dim), dtype=dtype)
+    return integrate_fixed_cuda(Accumulate(), Terms(None, None, None), x, make_plan(0.0, 1.0, None, n_steps, None),
+                                bm, device)
