@@ -6,7 +6,7 @@ checks, on small sizes). Tolerances: words are integers (exact); normals and
 increments are float64 sums of the same normals combined in the same order,
 rounded once to the path's dtype (1e-13; the interpreter gives 0). Where no GPU
 is present the kernels are still compiled to sm_90 machine code (Triton ships its
-own ptxas), which checks their types for the real target. The ``gpu``-marked
+own ptxas), which checks their types for the real target (marked slow). The ``gpu``-marked
 tests run on a CUDA device only.
 """
 
@@ -165,6 +165,7 @@ print(json.dumps(sizes))
 '''
 
 
+@pytest.mark.slow  # Triton's compiler and ptxas: about 6 s on 2 cores
 def test_triton_kernels_compile_to_sm90_machine_code():
     import triton
 

@@ -8,7 +8,8 @@ and with ``backend="numpy"`` from the same seed and compares ``sol.ys`` (float64
 1e-10 relative; the kernel's arithmetic is the NumPy step's, traced). The
 tracer and the kernel's refusals are tested in-process; where libNVVM is
 installed, the kernels are also compiled to PTX for an sm_90 (H200-class) target,
-which checks their typing for the real device.
+which checks their typing for the real device (marked slow: ``make test-all``).
+The ``gpu``-marked tests run on a CUDA device only.
 """
 
 import json
@@ -197,6 +198,23 @@ def test_without_a_device_the_cuda_solve_is_refused_clearly():
         sk.solve(gbm, 1.0, (0.0, 1.0), n_steps=8, n_paths=4, backend="numba", device="cuda")
 
 
+def test_auto_backend_with_a_cuda_device_is_the_per_path_kernel():
+    from numba import cuda
+
+    import sdekit as sk
+    from sdekit.backends import select_backend
+    from sdekit.backends.numba_backend import NumbaBackend
+    from sdekit.errors import BackendError
+
+    gbm = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x)
+    assert isinstance(select_backend("auto", gbm, 1.0, work=8, device="cuda:0"), NumbaBackend)
+    assert not isinstance(select_backend("auto", gbm, 1.0, work=8), NumbaBackend)  # small CPU solves stay on NumPy
+    if cuda.is_available():
+        pytest.skip("a CUDA device (or the simulator) is present")
+    with pytest.raises(BackendError, match="no CUDA device"):  # the kernel's own refusal, not NumPy's
+        sk.solve(gbm, 1.0, (0.0, 1.0), n_steps=8, n_paths=4, device="cuda")
+
+
 def test_numba_cuda_backend_refuses_a_cpu_device():
     from sdekit.backends.numba_cuda import NumbaCudaBackend
     from sdekit.errors import InvalidArgumentError
@@ -247,9 +265,47 @@ print(json.dumps(sizes))
 '''
 
 
+@pytest.mark.slow  # real NVVM compilation: about 10 s on 2 cores
 @pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (pip install 'numba-cuda[cu13]')")
 def test_kernels_compile_to_ptx_for_an_sm90_target():
     proc = subprocess.run([sys.executable, "-c", PTX], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     sizes = json.loads(proc.stdout.strip().splitlines()[-1])
     assert all(s > 1000 for s in sizes), sizes
+
+
+# -- on a CUDA device (real hardware: NVVM may contract multiply-adds, libdevice rounds log/exp its own way) --
+def _device_present():
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available()) and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1"
+    except Exception:  # noqa: BLE001 - no driver
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _device_present(), reason="needs a CUDA device")
+@pytest.mark.parametrize("method, calculus", [("euler_maruyama", "ito"), ("heun", "stratonovich")])
+def test_cuda_kernel_equals_numpy_on_the_device_on_every_noise_type(method, calculus):
+    import sdekit as sk
+
+    b = np.array([[0.3, 0.1, -0.2], [0.0, 0.25, 0.15]])
+    problems = {
+        "diagonal": sk.SDE(lambda t, x: -x * x * x + np.sin(x) + t, lambda t, x: 0.5 * (1.0 + 0.1 * np.cos(x)),
+                           calculus=calculus),
+        "scalar": sk.SDE(lambda t, x: 0.5 * x - 0.1 * x[:, ::-1], lambda t, x: 0.4 * x, noise="scalar",
+                         calculus=calculus),
+        "general": sk.SDE(lambda t, x: np.stack((x[:, 1], -x[:, 0]), -1) * 0.7,
+                          lambda t, x: x[:, :, None] * b[None] + 0.05, noise="general", brownian_dim=3,
+                          calculus=calculus),
+        "additive": sk.SDE(lambda t, x: 2.0 * (1.0 - x), lambda t, x: 0.7 + 0.0 * x, additive=True,
+                           calculus=calculus),
+    }
+    for noise, sde in problems.items():
+        kw = dict(n_steps=384, n_paths=5000, seed=13, method=method, save_at="steps")  # 3 segments of 128 steps
+        got = sk.solve(sde, np.array([0.8, -0.3]), (0.0, 1.0), backend="numba", device="cuda", **kw)
+        ref = sk.solve(sde, np.array([0.8, -0.3]), (0.0, 1.0), backend="numpy", **kw)
+        assert got.stats["device"] == "cuda"
+        err = float(np.max(np.abs(got.ys - ref.ys)) / np.max(np.abs(ref.ys)))
+        assert err <= 1e-10, (noise, err)
