@@ -114,7 +114,21 @@ def _numba_kernel():
     return philox.compiled_kernel("_brownian_numba", "draw_normals_parallel")
 
 
-KERNELS = ("auto", "torch", "numba", "compiled")
+KERNELS = ("auto", "torch", "numba", "compiled", "triton")
+
+
+def triton_usable(device):
+    """Whether the Triton kernels of :mod:`sdekit._brownian_triton` can run on ``device``.
+
+    On CUDA when Triton is installed; on the CPU only under Triton's interpreter
+    (``TRITON_INTERPRET=1``, the test suite's way of running them without a GPU).
+    """
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("triton") is None:
+        return False
+    return device.type == "cuda" or (device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
 
 
 class TorchNormalSource:
@@ -128,8 +142,12 @@ class TorchNormalSource:
     - ``"numba"``: the vectorising, multi-threaded Numba kernel of :mod:`sdekit._brownian_numba`
       writing into the tensor's memory (CPU only);
     - ``"compiled"``: the torch ops fused by ``torch.compile`` into one kernel
-      (the fast path on CUDA; the first call compiles, which takes seconds to a minute);
-    - ``"auto"`` (default): ``"numba"`` on the CPU when Numba is installed, else ``"torch"``.
+      (the first call compiles, which takes seconds to a minute);
+    - ``"triton"``: one Triton kernel per draw, and aligned grids swept a block of
+      steps per kernel (:mod:`sdekit._philox_triton`, :mod:`sdekit._brownian_triton`; CUDA, or the CPU under
+      ``TRITON_INTERPRET=1``);
+    - ``"auto"`` (default): ``"numba"`` on the CPU when Numba is installed, ``"triton"``
+      on CUDA when Triton is installed, else ``"torch"``.
     """
 
     name = "torch"
@@ -147,7 +165,13 @@ class TorchNormalSource:
         if kernel not in KERNELS:
             raise InvalidArgumentError(f"kernel must be one of {', '.join(map(repr, KERNELS))}; got {kernel!r}")
         if kernel == "auto":
-            kernel = "numba" if self.device.type == "cpu" and _numba_kernel() else "torch"
+            if self.device.type == "cpu":
+                kernel = "numba" if _numba_kernel() else "torch"
+            else:
+                kernel = "triton" if triton_usable(self.device) else "torch"
+        if kernel == "triton" and not triton_usable(self.device):
+            raise InvalidArgumentError(f'kernel="triton" needs Triton and a CUDA device (or TRITON_INTERPRET=1 on the '
+                                       f"CPU); the device is {self.device}")
         if kernel == "numba" and self.device.type != "cpu":
             raise InvalidArgumentError(f'kernel="numba" runs on the CPU only; the device is {self.device}')
         if kernel == "numba" and not _numba_kernel():
@@ -167,6 +191,12 @@ class TorchNormalSource:
         if self.kernel == "numba":
             out = torch.empty((count, self.n_paths, m), dtype=torch.float64)
             _numba_kernel()(out.numpy(), *philox.key_words(self.seed), np.uint64(node), lane, self.path_offset)
+            return out[0] if count == 1 else out
+        if self.kernel == "triton":
+            from ._philox_triton import draw_normals
+
+            out = torch.empty((count, self.n_paths, m), dtype=torch.float64, device=self.device)
+            draw_normals(out, self.seed, node, lane, self.path_offset)
             return out[0] if count == 1 else out
         k0, k1 = self.seed & _MASK, self.seed >> 32
         comps = self._components(m)

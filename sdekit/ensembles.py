@@ -210,12 +210,12 @@ def _fresh_backend(template):
     return template if isinstance(template, str) else copy.copy(template)
 
 
-def _pin_backend(backend, sde, x0, work):
+def _pin_backend(backend, sde, x0, work, device=None):
     """Resolve ``backend`` once for the whole ensemble, to something that does not change with chunk size."""
     from .backends import select_backend
     from .backends.numba_backend import NumbaBackend
 
-    be = select_backend(backend, sde, x0, work=work)
+    be = select_backend(backend, sde, x0, work=work, device=device)
     if isinstance(be, NumbaBackend):
         # fused=None would pick the kernel by chunk size; the fused kernel where it applies, always.
         return NumbaBackend(fused=True if be.fused is None else be.fused, chunk=be.chunk)
@@ -503,7 +503,8 @@ def ensemble(sde, x0, t_span, *, n_paths, reduce=("mean", "var"), chunk_paths=No
     ys = probe.ys
     event = tuple(ys.shape[2:])
     n_steps = int(probe.stats["n_steps"])
-    pinned = _pin_backend(backend, sde, probe_x0, work=n_paths * n_steps * max(1, int(np.prod(event))))
+    pinned = _pin_backend(backend, sde, probe_x0, work=n_paths * n_steps * max(1, int(np.prod(event))),
+                          device=solve_options.get("device"))
     backend_name = pinned if isinstance(pinned, str) else pinned.name
     brownian_spec = None
     if probe.brownian is not None:

@@ -124,7 +124,9 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
         ``sol.ts`` equals it; ``"steps"`` keeps every grid point.
     backend : "auto", "numpy", "numba" or "torch" (or a backend instance)
     dtype : "float64" (default, or x0's float dtype) or "float32"
-    device : torch device (torch backend)
+    device : None, or where the solve runs: a torch device (torch backend), or ``"cuda"``/``"cuda:N"``
+        with NumPy functions (the Numba backend's fused per-path CUDA kernel, which ``"auto"``
+        picks for them; ``x0`` and ``sol.ys`` stay NumPy arrays on the host)
     progress : bool, show a progress bar
     adaptive : bool, "batch", "per_path" or None
         Adaptive step-size control (methods with an error estimate; see
@@ -189,7 +191,7 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
         plan = adaptive_plan(t0, t1, dt, n_steps, save_at)
     else:
         plan = make_plan(t0, t1, dt, n_steps, save_at, grid)
-    be = select_backend(backend, sde, x0, work=n * max(plan.n_steps, 1) * D)
+    be = select_backend(backend, sde, x0, work=n * max(plan.n_steps, 1) * D, device=device)
     check_allocation(len(plan.save) * n * D * (4 if dtype == "float32" else 8) + 3 * n * D * 8,
                      f"the saved states ({len(plan.save)} x {n} paths x {D} components)")
     x, dtype_name = be.initial_state(x0, n, event, dtype, device)

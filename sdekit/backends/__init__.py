@@ -1,7 +1,9 @@
-"""Backends: ``numpy`` (reference), ``numba`` (compiled CPU kernels), ``torch`` (CPU/CUDA).
+"""Backends: ``numpy`` (reference), ``numba`` (compiled CPU kernels; a fused per-path kernel on CUDA), ``torch``.
 
 ``select_backend("auto", sde, x0)`` picks torch when ``x0`` or the functions are
-torch, else numba when the functions compile with Numba, else numpy.
+torch, else numba when the functions compile with Numba, else numpy; with a CUDA
+``device`` (``"cuda"``, ``"cuda:N"``) a problem that is not torch's goes to numba,
+whose fused per-path kernel (:mod:`.cuda_kernel`) is what runs NumPy functions there.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ def get_backend(name):
     raise BackendError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
 
 
-def select_backend(backend, sde, x0, work=None):
+def select_backend(backend, sde, x0, work=None, device=None):
     """Resolve ``backend`` for this problem (see the module docstring).
 
     ``backend`` may also be a backend instance (e.g. ``TorchBackend(compile=True)``), used as given.
     ``work`` (paths x steps x dimension) lets ``"auto"`` keep small solves on NumPy,
-    where no compilation is paid.
+    where no compilation is paid. ``"auto"`` with a CUDA ``device`` and a problem
+    that is not torch's is the Numba backend (its fused per-path CUDA kernel).
     """
     from .base import Backend
 
@@ -65,4 +68,6 @@ def select_backend(backend, sde, x0, work=None):
     except ImportError:
         return get_backend("numpy")
     nb = NumbaBackend()
+    if device is not None and str(getattr(device, "type", device)).split(":")[0] == "cuda":
+        return nb
     return nb if nb.can_compile(sde, x0, work) else get_backend("numpy")

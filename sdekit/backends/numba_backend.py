@@ -184,6 +184,16 @@ class NumbaBackend(NumpyBackend):
             raise InvalidArgumentError(f"chunk must be a positive int; got {chunk!r}")
         self.fused, self.chunk = fused, chunk
 
+    # -- device="cuda": the fused per-path kernel of .cuda_kernel (set per solve by initial_state) --------
+    def initial_state(self, x0, n, event, dtype, device):
+        self.cuda_device = None
+        if device is not None and str(getattr(device, "type", device)).split(":")[0] == "cuda":
+            from .cuda_kernel import check_device
+
+            check_device(device)
+            self.cuda_device, device = device, None
+        return super().initial_state(x0, n, event, dtype, device)
+
     def check_problem(self, sde, x0):
         super().check_problem(sde, x0)
         if getattr(sde, "torchsde_style", False):
@@ -209,6 +219,8 @@ class NumbaBackend(NumpyBackend):
 
     def make_terms(self, sde, n, event, m, args=None):
         terms = super().make_terms(sde, n, event, m, args)
+        if getattr(self, "cuda_device", None) is not None:
+            return terms  # the CUDA kernel traces the NumPy terms (sdekit.backends.trace)
         self._sde, self._compiled = sde, []
         for checked, name in ((terms.drift, "drift"), (terms.diffusion, "diffusion")):
             if hasattr(checked, "fn"):
@@ -217,6 +229,10 @@ class NumbaBackend(NumpyBackend):
         return Terms(*terms)
 
     def integrate_fixed(self, solver, terms, x, plan, bm, aux_bm, progress):
+        if getattr(self, "cuda_device", None) is not None:
+            from .cuda_kernel import integrate_fixed_cuda
+
+            return integrate_fixed_cuda(solver, terms, x, plan, bm, self.cuda_device)
         fused = self._fused_plan(solver, x, plan, bm)
         if not fused:
             result = super().integrate_fixed(solver, terms, x, plan, bm, aux_bm, progress)
@@ -226,6 +242,11 @@ class NumbaBackend(NumpyBackend):
         result.extra["compile_time"] = result.extra.get("compile_time", 0.0) + sum(
             c.compile_time for c in getattr(self, "_compiled", ()))
         return result
+
+    def integrate_adaptive(self, solver, terms, x, plan, bm, aux_noise, progress, **options):
+        if getattr(self, "cuda_device", None) is not None:
+            raise BackendError('adaptive steps run on the CPU; device="cuda" runs fixed-step solves')
+        return super().integrate_adaptive(solver, terms, x, plan, bm, aux_noise, progress, **options)
 
     # -- the fused kernel -----------------------------------------------------
     def _fused_plan(self, solver, x, plan, bm):

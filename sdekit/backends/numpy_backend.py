@@ -51,7 +51,9 @@ class NumpyBackend(Backend):
 
     def initial_state(self, x0, n, event, dtype, device):
         if device is not None and str(device) != "cpu":
-            raise BackendError(f'device={device!r} needs the torch backend; backend="numpy" runs on the CPU only')
+            raise BackendError(f'device={device!r}: backend="numpy" runs on the CPU only; on a CUDA device use '
+                               'backend="numba" (the fused per-path kernel, NumPy functions) or backend="torch" '
+                               '(x0 a tensor on that device)')
         return as_state(x0, n, event, dtype)
 
     def brownian(self, n, m, t_span, *, seed, segments, dtype, like):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._philox_torch import DTYPES, KERNELS
+from .._philox_torch import DTYPES, KERNELS, triton_usable
 from ..brownian import BrownianPath
 from ..errors import BackendError, InvalidArgumentError, ShapeError
 from ..validation import resolve_dtype_name
@@ -112,10 +112,12 @@ class TorchBackend(Backend):
         compiled step pays the compilation (seconds on CUDA, up to a minute
         on the CPU), later solves of the same problem reuse it. Numbers equal
         the eager backend's to floating-point rounding (fused operations).
-    kernel : "auto", "torch", "numba" or "compiled"
+    kernel : "auto", "torch", "numba", "compiled" or "triton"
         The normal generator of the Brownian paths this backend builds (see
-        :class:`sdekit._philox_torch.TorchNormalSource`); ``compile`` implies
-        ``"compiled"`` off the CPU.
+        :class:`sdekit._philox_torch.TorchNormalSource`). ``"auto"`` on CUDA is
+        ``"triton"`` when Triton is installed (the GPU block generator of
+        :mod:`sdekit._brownian_triton`: a block of steps per kernel), else
+        ``"compiled"`` with ``compile``, else ``"torch"``.
     """
 
     name = "torch"
@@ -139,7 +141,10 @@ class TorchBackend(Backend):
     def _kernel_for(self, device):
         if self.kernel != "auto":
             return self.kernel
-        if self.compile is not None and torch.device(device).type != "cpu":
+        device = torch.device(device)
+        if device.type != "cpu" and triton_usable(device):
+            return "triton"
+        if self.compile is not None and device.type != "cpu":
             return "compiled"
         return "auto"
 
@@ -206,9 +211,12 @@ class TorchBackend(Backend):
         return state, dtype
 
     def brownian(self, n, m, t_span, *, seed, segments, dtype, like):
-        bm = BrownianPath(n, m, t_span, seed=seed, dtype=dtype, backend="torch", device=like.device,
-                          segments=segments)
-        bm.set_kernel(self._kernel_for(like.device))
+        kernel = self._kernel_for(like.device)
+        cls = BrownianPath
+        if kernel == "triton":  # the GPU block generator: aligned grids swept a block of steps per Triton kernel
+            from .._brownian_triton import TritonBrownianPath as cls
+        bm = cls(n, m, t_span, seed=seed, dtype=dtype, backend="torch", device=like.device, segments=segments)
+        bm.set_kernel(kernel)
         return bm
 
     def wrap_time(self, fn):
