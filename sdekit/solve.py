@@ -215,7 +215,8 @@ def check_compatible(solver, sde: SDE):
 
 def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None, seed=0,
           brownian=None, save_at=None, backend="auto", dtype=None, device=None, progress=False,
-          adaptive=None, rtol=None, atol=None, max_steps=None, grid=None, **method_options):
+          adaptive=None, rtol=None, atol=None, max_steps=None, grid=None, adjoint=False, adjoint_params=None,
+          logqp=None, **method_options):
     r"""Solve an SDE (or ODE) for many paths at once.
 
     Parameters
@@ -252,11 +253,20 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
         (defaults 1e-3, 1e-6, 100000; ``dopri5`` keeps its ODE defaults 1e-6, 1e-8).
     grid : increasing array of times from t0 to t1, instead of ``dt``/``n_steps``
         (a non-uniform fixed grid; only ``save_at`` states are kept).
+    adjoint : bool
+        Torch: gradients by the stochastic adjoint, in memory independent of the number
+        of steps (exact for ``reversible_heun``); see :mod:`sdekit.adjoint`.
+    adjoint_params : iterable of tensors
+        What the adjoint differentiates besides ``x0`` (default: the parameters of the
+        drift's and diffusion's modules).
+    logqp : callable ``(t, x) -> drift``
+        A prior drift: also integrate the path KL ``½∫|g⁻¹(f - prior)|² dt``, returned as
+        ``sol.logqp`` ``(n,)`` (:mod:`sdekit.logqp`).
     **method_options : passed to the method (e.g. ``gdg`` for ``milstein``)
 
     Returns
     -------
-    Solution with ``ts`` (k,), ``ys`` (k, n, *event), ``stats``.
+    Solution with ``ts`` (k,), ``ys`` (k, n, *event), ``stats``; ``sol.evaluate(t)`` interpolates.
 
     Update rules, orders and references are in each method's docstring
     (``sdekit.solvers``). Errors: :mod:`sdekit.errors`.
@@ -272,6 +282,19 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
     from .backends import select_backend
 
     started = time.perf_counter()
+    if brownian is not None and not isinstance(brownian, BrownianPath):
+        from .interop import as_noise
+
+        brownian = as_noise(brownian, t_span)  # torchsde's Brownian objects, through the noise protocol
+    if adjoint is not False or adjoint_params is not None or logqp is not None:
+        from .neural import solve_neural
+
+        return solve_neural(sde, x0, t_span, adjoint=adjoint, adjoint_params=adjoint_params, logqp=logqp,
+                            options=dict(dt=dt, n_steps=n_steps, method=method, n_paths=n_paths, seed=seed,
+                                         brownian=brownian, save_at=save_at, backend=backend, dtype=dtype,
+                                         device=device, progress=progress, adaptive=adaptive, rtol=rtol, atol=atol,
+                                         max_steps=max_steps, grid=grid),
+                            method_options=method_options)
     sde = as_sde(sde)
     progress = check_bool("progress", progress)
     t0, t1 = check_t_span(t_span)
@@ -321,7 +344,7 @@ def solve(sde, x0, t_span, *, dt=None, n_steps=None, method="auto", n_paths=None
 
     ys = result.ys if tuple(event) == (D,) else result.ys.reshape((result.ys.shape[0], n) + tuple(event))
     return Solution(ts=np.asarray(result.ts, dtype=np.float64), ys=ys, stats=stats, method=solver.name,
-                    backend=be.name, brownian=noise, final_carry=result.final_carry)
+                    backend=be.name, brownian=noise, final_carry=result.final_carry, terms=terms if m > 0 else None)
 
 
 def _brownian_dim(sde, be, t, x, n, event):
