@@ -7,7 +7,7 @@
 (2, 1000, 1)
 """
 
-from . import errors, plugins, solvers, testing
+from . import errors, interop, plugins, solvers, testing  # interop imports torch only when used
 from .brownian import BrownianPath
 from .ensembles import ensemble
 from .reductions import Reduction
@@ -18,4 +18,4 @@ from .solve import solve
 __version__ = "0.1.0"
 
 __all__ = ["SDE", "ODE", "as_sde", "solve", "Solution", "BrownianPath", "errors", "solvers", "testing",
-           "plugins", "ensemble", "Reduction", "__version__"]
+           "plugins", "ensemble", "Reduction", "interop", "__version__"]
