@@ -181,7 +181,9 @@ class Replay:
     """What the backward pass needs: the flat terms, the path, the grid and its saved rows, the parameters."""
 
     def __init__(self, *, terms, noise, times, save, kind, noise_type, calculus, additive, is_ode, params, cast):
-        self.terms, self.noise, self.times, self.save = terms, noise, times, save
+        # ``noise``: a callable giving the backward pass its noise source (None for an ODE)
+        self.terms, self.noise_for_pass, self.times, self.save = terms, noise, times, save
+        self.noise = None
         self.kind, self.noise_type, self.calculus, self.additive, self.is_ode = kind, noise_type, calculus, additive, is_ode
         self.params, self.cast = params, cast
         self.rows = {int(i): r for r, i in enumerate(save)}
@@ -222,41 +224,50 @@ def backward_reversible_heun(rp, ys, carry, grad_ys):
     """
     terms, times, params = rp.terms, rp.times, rp.params
     N = len(times) - 1
-    x = ys[rp.rows[N]]
+    x = ys[rp.rows[N]].clone()  # updated in place below (one step's tensors at a time: the memory is O(1) in N)
     x_hat, f_val, g_val = (c.detach() for c in carry)
     ybar = grad_ys[rp.rows[N]].clone()
     hbar = torch.zeros_like(x)
     fbar = torch.zeros_like(f_val)
     gbar = torch.zeros_like(g_val)
     pbar = [torch.zeros_like(p) for p in params]
+    del f_val, g_val
     with torch.enable_grad():
         leaf = _leaf(x_hat)
         f_g, g_g = terms.drift(float(times[N]), leaf), terms.diffusion(float(times[N]), leaf)
+    dw_next = rp.increment(N - 1)
     for k in range(N - 1, -1, -1):
         dt = float(times[k + 1]) - float(times[k])
-        dw = rp.increment(k)
-        fbar = fbar + (0.5 * dt) * ybar
-        gbar = gbar + rp.noise_transpose(0.5 * ybar, dw)
+        dw = dw_next
+        fbar.add_(ybar, alpha=0.5 * dt)
+        gbar.add_(rp.noise_transpose(0.5 * ybar, dw))
         grads = _grad((f_g, g_g), [leaf] + params, (fbar, gbar))
-        hbar = hbar + grads[0]
-        pbar = [a + b for a, b in zip(pbar, grads[1:])]
+        hbar.add_(grads[0])
+        for a, b in zip(pbar, grads[1:]):
+            a.add_(b)
+        del grads
         f_next, g_next = f_g.detach(), g_g.detach()
+        del f_g, g_g, leaf
+        # The next step's increment now, while no graph is held (the path's own scratch memory comes and goes).
+        dw_next = rp.increment(k - 1) if k > 0 else None
         # Reconstruct step k's inputs (no graph), then evaluate f, g at ŷ_k with one (used next iteration).
-        x_hat = 2.0 * x - x_hat - f_next * dt - terms.noise(g_next, dw)
+        x_hat = (2.0 * x).sub_(x_hat).sub_(f_next, alpha=dt).sub_(terms.noise(g_next, dw))
         with torch.enable_grad():
             leaf = _leaf(x_hat)
             f_g, g_g = terms.drift(float(times[k]), leaf), terms.diffusion(float(times[k]), leaf)
-        x = x - (0.5 * dt) * (f_g.detach() + f_next) - terms.noise(0.5 * (g_g.detach() + g_next), dw)
-        fbar = (0.5 * dt) * ybar + dt * hbar
+        x.sub_(f_g.detach() + f_next, alpha=0.5 * dt).sub_(terms.noise(0.5 * (g_g.detach() + g_next), dw))
+        del f_next, g_next
+        fbar.copy_(ybar).mul_(0.5 * dt).add_(hbar, alpha=dt)
         gbar = rp.noise_transpose(0.5 * ybar + hbar, dw)
-        ybar = ybar + 2.0 * hbar
-        hbar = -hbar
+        ybar.add_(hbar, alpha=2.0)
+        hbar.neg_()
         if k in rp.rows:
-            ybar = ybar + grad_ys[rp.rows[k]]
+            ybar.add_(grad_ys[rp.rows[k]])
     # Step 0 started from the carry (ŷ_0, μ_0, σ_0) = (y_0, f(t0, y_0), g(t0, y_0)).
     grads = _grad((f_g, g_g), [leaf] + params, (fbar, gbar))
-    pbar = [a + b for a, b in zip(pbar, grads[1:])]
-    return ybar + hbar + grads[0], pbar
+    for a, b in zip(pbar, grads[1:]):
+        a.add_(b)
+    return ybar.add_(hbar).add_(grads[0]), pbar
 
 
 def _stratonovich_drift(rp, f, s, x):
@@ -336,9 +347,13 @@ class AdjointSolve(torch.autograd.Function):
     def backward(ctx, grad_ys):
         ys, *carry = ctx.saved_tensors
         rp = ctx.rp
-        with torch.no_grad():
-            if rp.kind == "exact":
-                gx, gp = backward_reversible_heun(rp, ys, carry, grad_ys)
-            else:
-                gx, gp = backward_continuous(rp, ys, grad_ys)
+        rp.noise = rp.noise_for_pass() if rp.noise_for_pass is not None else None
+        try:
+            with torch.no_grad():
+                if rp.kind == "exact":
+                    gx, gp = backward_reversible_heun(rp, ys, carry, grad_ys)
+                else:
+                    gx, gp = backward_continuous(rp, ys, grad_ys)
+        finally:
+            rp.noise = None  # the backward's copy of the path (and its memoised nodes) goes now
         return (None, gx, *gp)

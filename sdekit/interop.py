@@ -72,7 +72,8 @@ from .logqp import PairCache
 from .sde import SDE, _check_choice
 
 __all__ = ["sdeint", "sdeint_adjoint", "as_torchsde_brownian", "as_noise", "as_sde", "BrownianInterval",
-           "BrownianTree", "BrownianPath", "METHODS"]
+           "BrownianTree", "BrownianPath", "brownian_interval_like", "METHODS", "BaseSDE", "SDEIto",
+           "SDEStratonovich", "BaseBrownian"]
 
 METHODS = {
     "euler": "euler_maruyama", "milstein": "milstein", "srk": "sri", "heun": "heun", "midpoint": "heun",
@@ -268,6 +269,50 @@ def BrownianTree(t0, w0, t1=None, w1=None, entropy=None, tol=1e-6, pool_size=24,
 def BrownianPath(t0, w0, window_size=8):
     """torchsde's legacy ``BrownianPath``: as :func:`BrownianTree` on ``[t0, t0 + 1]``."""
     return BrownianTree(t0, w0)
+
+
+def brownian_interval_like(y, t0=0.0, t1=1.0, size=None, dtype=None, device=None, **kwargs):
+    """torchsde's helper: a :func:`BrownianInterval` with ``y``'s shape, dtype and device unless given."""
+    return BrownianInterval(t0=t0, t1=t1, size=tuple(y.shape) if size is None else size,
+                            dtype=y.dtype if dtype is None else dtype, device=y.device if device is None else device,
+                            **kwargs)
+
+
+_LAZY = {}
+
+
+def __getattr__(name):
+    """torchsde's base classes, built on first use (they derive from ``torch.nn.Module``: torch is imported then)."""
+    if name == "BaseBrownian":
+        return _view_class().__mro__[1]
+    if name not in ("BaseSDE", "SDEIto", "SDEStratonovich"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _LAZY:
+        torch = _torch()
+
+        class BaseSDE(torch.nn.Module):
+            """torchsde's ``BaseSDE``: a module with checked ``noise_type`` and ``sde_type`` (subclass and add f, g)."""
+
+            def __init__(self, noise_type, sde_type):
+                super().__init__()
+                _check_choice("noise_type", noise_type, ("diagonal", "scalar", "additive", "general"))
+                _check_choice("sde_type", sde_type, ("ito", "stratonovich"))
+                self.noise_type, self.sde_type = noise_type, sde_type
+
+        class SDEIto(BaseSDE):
+            """torchsde's ``SDEIto(noise_type)``."""
+
+            def __init__(self, noise_type):
+                super().__init__(noise_type, "ito")
+
+        class SDEStratonovich(BaseSDE):
+            """torchsde's ``SDEStratonovich(noise_type)``."""
+
+            def __init__(self, noise_type):
+                super().__init__(noise_type, "stratonovich")
+
+        _LAZY.update(BaseSDE=BaseSDE, SDEIto=SDEIto, SDEStratonovich=SDEStratonovich)
+    return _LAZY[name]
 
 
 class TorchsdeNoise:
@@ -526,7 +571,8 @@ def sdeint(sde, y0, ts, bm=None, method=None, dt=1e-3, adaptive=False, rtol=_UNS
         raise InvalidArgumentError(f"y0 must be a torch.Tensor (batch, d); got {type(y0).__name__}")
     if y0.dim() < 2:
         raise ShapeError(f"y0 must have shape (batch, d); got {tuple(y0.shape)}")
-    times = np.asarray(ts.detach().cpu().numpy() if isinstance(ts, torch.Tensor) else ts, dtype=np.float64)
+    raw = ts.detach().cpu().numpy() if isinstance(ts, torch.Tensor) else np.asarray(ts)
+    times = np.asarray(raw, dtype=np.float64)
     if times.ndim != 1 or times.size < 1 or not np.all(np.isfinite(times)):
         raise InvalidArgumentError(f"ts must be a non-empty 1-D sequence of finite times; got {times!r}")
     if np.any(np.diff(times) <= 0):
@@ -575,12 +621,31 @@ def sdeint(sde, y0, ts, bm=None, method=None, dt=1e-3, adaptive=False, rtol=_UNS
         raise InvalidArgumentError(f"dt must be a positive float; got {dt!r}")
     if noise_src is None and seed is None:
         seed = _entropy()
+    times = _snap_to_grid(times, float(dt), raw.dtype)
     sol = sk.solve(problem, y0, (float(times[0]), float(times[-1])), dt=float(dt), method=name,
                    save_at=times, brownian=noise_src, seed=0 if seed is None else seed,
                    logqp=prior, **kw)
     if not logqp:
         return sol.ys
     return sol.ys, sol.logqp_saved[1:] - sol.logqp_saved[:-1]
+
+
+def _snap_to_grid(times, dt, dtype):
+    """``ts`` moved onto the uniform ``dt`` grid where they sit within the rounding of their own dtype.
+
+    ``torch.linspace(0, 1, 51)`` in float32 misses the points of a 100-step float64 grid by
+    1e-8; inserted as they are, each would add a step (and torchsde, which interpolates
+    at ``ts``, would not take it). The returned ``ys`` are at the snapped times.
+    """
+    eps = np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else np.finfo(np.float64).eps
+    t0, t1 = times[0], times[-1]
+    n = max(1, math.ceil((t1 - t0) / dt * (1 - 1e-12)))
+    grid = t0 + (t1 - t0) * (np.arange(n + 1) / n)
+    idx = np.clip(np.rint((times - t0) / (t1 - t0) * n).astype(np.int64), 0, n)
+    close = np.abs(grid[idx] - times) <= 8 * eps * np.maximum(1.0, np.abs(times))
+    out = np.where(close, grid[idx], times)
+    out[0], out[-1] = t0, t1
+    return out if np.all(np.diff(out) > 0) else times
 
 
 def sdeint_adjoint(sde, y0, ts, bm=None, method=None, adjoint_method=None, dt=1e-3, adaptive=False,

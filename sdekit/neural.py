@@ -23,6 +23,7 @@ import numpy as np
 
 from . import philox
 from .errors import BackendError, IncompatibleMethodError, InvalidArgumentError
+from .brownian import BrownianPath
 from .logqp import LogqpSDE, PaddedNoise, prior_from
 from .sde import as_sde
 from .solution import Solution
@@ -92,15 +93,27 @@ def solve_neural(sde, x0, t_span, *, adjoint, adjoint_params, logqp, options, me
     noise = brownian
     if noise is None and (m > 0 or solver.n_aux > 0):
         noise = _noise_for(None, be, n, max(m, 1), (t0, t1), seed, plan, dtype_name, x, solver, adaptive)
+    pad = prior is not None and sde.noise == "diagonal" and noise is not None
     if prior is not None:
         problem = LogqpSDE(sde, prior, event, m)
         x_in = _append_zero(x)
-        noise_in = PaddedNoise(noise) if sde.noise == "diagonal" and noise is not None else noise
         m_in, event_in = problem.brownian_dim_for(D + 1), (D + 1,)
     else:
-        problem, x_in, noise_in, m_in, event_in = sde, x, noise, m, tuple(event)
-    inner = dict(opts, method=solver, seed=seed, brownian=noise_in, save_at=save_at, backend=be, dtype=dtype_name,
-                 adaptive=adaptive)
+        problem, x_in, m_in, event_in = sde, x, m, tuple(event)
+
+    def noise_for_pass():
+        # A BrownianPath is a pure function of (seed, path, time): each pass (forward, backward) gets its own
+        # copy, freed after it, so the two passes' memoised tree nodes never coexist. Other sources are shared.
+        src = _fresh_copy(noise) if adjoint else noise
+        return PaddedNoise(src) if pad else src
+
+    def forward_noise():
+        # The adjoint's forward queries the path pairwise, as its backward does: the same numbers, and neither
+        # pass holds the block buffers of a grid sweep (the memory of both stays that of one step).
+        src = noise_for_pass()
+        return _Pairwise(src) if adjoint and isinstance(src, (BrownianPath, PaddedNoise)) else src
+
+    inner = dict(opts, method=solver, seed=seed, save_at=save_at, backend=be, dtype=dtype_name, adaptive=adaptive)
     if adjoint and adjoint_kind(solver) == "continuous" and sde.calculus == "ito" and not sde.additive and \
             sde.noise == "diagonal" and m > 0:
         terms0 = be.make_terms(sde, n, event, m)
@@ -108,13 +121,12 @@ def solve_neural(sde, x0, t_span, *, adjoint, adjoint_params, logqp, options, me
 
     def run(state):
         arg = state if len(event_in) == 1 else state.reshape((n,) + tuple(event_in))
-        sol = solve(problem, arg, (t0, t1), **inner)
-        return sol
+        return solve(problem, arg, (t0, t1), brownian=forward_noise(), **inner)
 
     if adjoint:
         from .adjoint import resolve_parameters
 
-        ys_flat, stats, carry = _adjoint_run(run, problem, x_in, be, plan, noise_in, solver, n, event_in, m_in,
+        ys_flat, stats, carry = _adjoint_run(run, problem, x_in, be, plan, noise_for_pass, solver, n, event_in, m_in,
                                              resolve_parameters(adjoint_params, sde, prior))
     else:
         sol_in = run(x_in)
@@ -156,7 +168,27 @@ def _strip_carry(carry, D):
     return tuple(out)
 
 
-def _adjoint_run(run, problem, x_in, be, plan, noise, solver, n, event_in, m_in, params):
+class _Pairwise:
+    """A noise source answering ``increment(s, t)`` (and areas, auxiliary normals) but no grid sweep."""
+
+    def __init__(self, base):
+        self.base = base
+        for name in ("n_paths", "dim", "t0", "t1", "backend", "device", "dtype", "increment",
+                     "space_time_levy_area", "aux_normals"):
+            if hasattr(base, name):
+                setattr(self, name, getattr(base, name))
+
+
+def _fresh_copy(noise):
+    """A new :class:`~sdekit.BrownianPath` with ``noise``'s parameters (the same numbers), or ``noise`` itself."""
+    if type(noise) is not BrownianPath:
+        return noise
+    return BrownianPath(noise.n_paths, noise.dim, (noise.t0, noise.t1), seed=noise.seed, dtype=noise.dtype,
+                        backend=noise.backend, device=noise.device, segments=noise.segments,
+                        path_offset=noise.path_offset)
+
+
+def _adjoint_run(run, problem, x_in, be, plan, noise_for_pass, solver, n, event_in, m_in, params):
     """Run the solve inside :class:`sdekit.adjoint.AdjointSolve`: ``(ys (k, n, D), stats, carry)``."""
     from .adjoint import AdjointSolve, Replay, adjoint_kind
 
@@ -166,7 +198,7 @@ def _adjoint_run(run, problem, x_in, be, plan, noise, solver, n, event_in, m_in,
             "the drift or diffusion (nn.Module, bound method, closure or global). Pass adjoint_params=[...]")
     D_in = int(np.prod(event_in))
     terms = be.make_terms(problem, n, event_in, m_in)
-    rp = Replay(terms=terms, noise=noise if m_in > 0 else None, times=plan.times, save=plan.save,
+    rp = Replay(terms=terms, noise=noise_for_pass if m_in > 0 else None, times=plan.times, save=plan.save,
                 kind=adjoint_kind(solver), noise_type=problem.noise, calculus=problem.calculus,
                 additive=problem.additive, is_ode=problem.is_ode, params=params, cast=be.noise_caster(x_in))
     box = {}

@@ -282,3 +282,32 @@ def test_float32_and_event_shapes():
         assert sol.ys.shape == (2, 4, 1, 5, 5) and sol.ys.dtype == torch.float32
         grads.append(torch.autograd.grad(sol.ys[-1].pow(2).sum(), [conv.weight])[0])
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
+_METHODS = [  # every registered SDE method, with a problem it accepts (sra needs additive noise)
+    ("euler_maruyama", "ito", False), ("heun", "stratonovich", False), ("milstein", "ito", False),
+    ("predictor_corrector", "ito", False), ("sri", "ito", False), ("sra", "ito", True), ("weak2", "ito", False),
+    ("reversible_heun", "stratonovich", False), ("implicit_em", "ito", False),
+]
+
+
+def test_the_method_table_covers_the_registry():
+    from sdekit.solvers import REGISTRY
+
+    assert {m for m, _, _ in _METHODS} == {c.name for c in REGISTRY if c.kind == "sde"}
+
+
+@pytest.mark.parametrize("method, calculus, additive", _METHODS)
+def test_every_method_behaves_as_documented(method, calculus, additive):
+    """Exact methods agree with backpropagation to round-off; the others get closer as dt shrinks."""
+    model = NeuralSDE(d=2, hidden=8, seed=5)
+    x0 = torch.randn(8, 2, dtype=F64, generator=torch.Generator().manual_seed(6))
+    diffs = []
+    for n in (20, 80):
+        a, sa = _gradient(model, calculus, method, True, n, x0, additive=additive)
+        b, _ = _gradient(model, calculus, method, False, n, x0, additive=additive)
+        diffs.append(float((a - b).norm() / b.norm()))
+    if sa.stats["adjoint"] == "exact":
+        assert method in EXACT_METHODS and max(diffs) < 1e-10
+    else:
+        assert diffs[1] < 0.6 * diffs[0] and diffs[1] < 0.05

@@ -477,3 +477,23 @@ def test_import_sdekit_does_not_import_torch():
     code = "import sys, sdekit; sdekit.interop; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_torchsde_base_classes_and_helpers():
+    class Sub(ti.SDEStratonovich):
+        def __init__(self):
+            super().__init__(noise_type="diagonal")
+
+        def f(self, t, y):
+            return -y
+
+        def g(self, t, y):
+            return 0.1 + 0.0 * y
+
+    sub = Sub()
+    assert isinstance(sub, torch.nn.Module) and sub.sde_type == "stratonovich"
+    assert torch.isfinite(ti.sdeint(sub, torch.ones(3, 2), [0.0, 1.0], dt=0.1, seed=0)).all()
+    with pytest.raises(InvalidArgumentError, match="noise_type"):
+        ti.BaseSDE("diag", "ito")
+    bm = ti.brownian_interval_like(torch.ones(3, 2, dtype=F64), entropy=1)
+    assert bm.dtype == F64 and tuple(bm.shape) == (3, 2) and isinstance(bm, ti.BaseBrownian)
