@@ -183,9 +183,13 @@ def _fresh_copy(noise):
     """A new :class:`~sdekit.BrownianPath` with ``noise``'s parameters (the same numbers), or ``noise`` itself."""
     if type(noise) is not BrownianPath:
         return noise
-    return BrownianPath(noise.n_paths, noise.dim, (noise.t0, noise.t1), seed=noise.seed, dtype=noise.dtype,
+    copy = BrownianPath(noise.n_paths, noise.dim, (noise.t0, noise.t1), seed=noise.seed, dtype=noise.dtype,
                         backend=noise.backend, device=noise.device, segments=noise.segments,
                         path_offset=noise.path_offset)
+    kernel = getattr(getattr(noise, "_source", None), "kernel", None)  # kernels agree only to rounding in the tails
+    if kernel is not None and noise.backend == "torch":
+        copy.set_kernel(kernel)
+    return copy
 
 
 def _adjoint_run(run, problem, x_in, be, plan, noise_for_pass, solver, n, event_in, m_in, params):
