@@ -45,6 +45,28 @@ products with unit vectors).
 
 This module imports torch only when one of its functions runs (``import sdekit`` stays torch-free).
 
+References: torchsde (github.com/google-research/torchsde), whose interface this
+follows; X. Li, T.-K. L. Wong, R. T. Q. Chen, D. Duvenaud, "Scalable gradients for
+stochastic differential equations", AISTATS 2020 (``sdeint_adjoint``, ``logqp``);
+P. Kidger, J. Foster, X. Li, T. Lyons, "Efficient and accurate gradients for neural
+SDEs", NeurIPS 2021 (``reversible_heun``, ``BrownianInterval``).
+
+torchsde's base classes (``BaseSDE``, ``SDEIto``, ``SDEStratonovich``) check their
+``noise_type`` and ``sde_type`` as torchsde's do:
+
+>>> import sdekit.interop as torchsde
+>>> class Drifting(torchsde.SDEIto):
+...     def __init__(self):
+...         super().__init__(noise_type="diagonal")
+...     def f(self, t, y): return 0.0 * y + 1.0
+...     def g(self, t, y): return 0.0 * y
+>>> round(float(torchsde.sdeint(Drifting(), __import__("torch").zeros(2, 1), [0.0, 0.5], dt=0.1)[-1, 0, 0]), 6)  # y = t
+0.5
+>>> torchsde.SDEStratonovich(noise_type="spiky")
+Traceback (most recent call last):
+...
+sdekit.errors.InvalidArgumentError: ...
+
 >>> import torch
 >>> import sdekit.interop as torchsde
 >>> class SDE(torch.nn.Module):
@@ -258,7 +280,18 @@ def BrownianInterval(t0=0.0, t1=1.0, size=None, dtype=None, device=None, entropy
 
 
 def BrownianTree(t0, w0, t1=None, w1=None, entropy=None, tol=1e-6, pool_size=24, cache_depth=9, safety=None):
-    """torchsde's legacy ``BrownianTree``: ``bm(t)`` is ``w0 + W(t)``; the span is ``[t0, t1]`` (``t1 = t0 + 1``)."""
+    """torchsde's legacy ``BrownianTree``: ``bm(t)`` is ``w0 + W(t)``; the span is ``[t0, t1]`` (``t1 = t0 + 1``).
+
+    ``W`` is a standard Brownian motion with ``W(t0) = 0``: ``bm(s, t) = W(t) - W(s) ~ N(0, (t - s) I)``.
+    ``tol``, ``pool_size``, ``cache_depth`` and ``safety`` tune torchsde's tree and have no effect here.
+
+    >>> import torch
+    >>> bm = BrownianTree(0.0, torch.full((2, 3), 5.0, dtype=torch.float64), t1=2.0, entropy=4)
+    >>> bool(torch.equal(bm(0.0), torch.full((2, 3), 5.0, dtype=torch.float64)))   # bm(t0) = w0
+    True
+    >>> bool(torch.allclose(bm(1.5) - bm(0.5), bm(0.5, 1.5)))
+    True
+    """
     if w1 is not None:
         raise InvalidArgumentError("w1= (a prescribed terminal value) is not supported")
     t1 = _as_float(t0, "t0") + 1.0 if t1 is None else t1
@@ -267,12 +300,26 @@ def BrownianTree(t0, w0, t1=None, w1=None, entropy=None, tol=1e-6, pool_size=24,
 
 
 def BrownianPath(t0, w0, window_size=8):
-    """torchsde's legacy ``BrownianPath``: as :func:`BrownianTree` on ``[t0, t0 + 1]``."""
+    """torchsde's legacy ``BrownianPath``: as :func:`BrownianTree` on ``[t0, t0 + 1]`` (``window_size`` ignored).
+
+    >>> import torch
+    >>> bm = BrownianPath(0.0, torch.zeros(3, 2))
+    >>> tuple(bm(0.25, 0.75).shape), bool((bm(0.0) == 0).all())
+    ((3, 2), True)
+    """
     return BrownianTree(t0, w0)
 
 
 def brownian_interval_like(y, t0=0.0, t1=1.0, size=None, dtype=None, device=None, **kwargs):
-    """torchsde's helper: a :func:`BrownianInterval` with ``y``'s shape, dtype and device unless given."""
+    """torchsde's helper: a :func:`BrownianInterval` with ``y``'s shape, dtype and device unless given.
+
+    Increments are ``bm(s, t) ~ N(0, (t - s) I)`` of shape ``size`` (default ``y.shape``).
+
+    >>> import torch
+    >>> bm = brownian_interval_like(torch.zeros(5, 2, dtype=torch.float64), entropy=0)
+    >>> tuple(bm(0.0, 1.0).shape), bm(0.0, 1.0).dtype
+    ((5, 2), torch.float64)
+    """
     return BrownianInterval(t0=t0, t1=t1, size=tuple(y.shape) if size is None else size,
                             dtype=y.dtype if dtype is None else dtype, device=y.device if device is None else device,
                             **kwargs)
@@ -658,6 +705,29 @@ def sdeint_adjoint(sde, y0, ts, bm=None, method=None, adjoint_method=None, dt=1e
     use by closure); ``adjoint_method`` is accepted for torchsde's names (sdekit
     chooses the backward scheme: exact for ``reversible_heun``, the adjoint SDE by
     stochastic Heun otherwise).
+
+    The gradient of a loss ``L(ys)`` w.r.t. ``y0`` and the parameters ``θ`` is
+    ``(a(t0), θ̄(t0))`` from the adjoint system solved backwards on the same path
+    (Li et al. 2020; for ``reversible_heun`` the discretisation's own adjoint,
+    Kidger et al. 2021, so it equals backpropagation through the solve to round-off):
+
+        da = -a ∂ₓb dt - a ∂ₓσ ∘ dW,   dθ̄ = -a ∂_θ b dt - a ∂_θ σ ∘ dW,   a(t1) = ∂L/∂y(t1).
+
+    >>> import torch, sdekit.interop as torchsde
+    >>> class GBM(torch.nn.Module):
+    ...     noise_type, sde_type = "diagonal", "stratonovich"
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.mu = torch.nn.Parameter(torch.tensor(0.3, dtype=torch.float64))
+    ...     def f(self, t, y): return self.mu * y
+    ...     def g(self, t, y): return 0.5 * y
+    >>> sde, y0 = GBM(), torch.ones(4, 1, dtype=torch.float64)
+    >>> ys = torchsde.sdeint_adjoint(sde, y0, [0.0, 1.0], dt=0.01, method="reversible_heun", seed=2)
+    >>> ys[-1].sum().backward()
+    >>> grad = sde.mu.grad.clone(); sde.mu.grad = None
+    >>> torchsde.sdeint(sde, y0, [0.0, 1.0], dt=0.01, method="reversible_heun", seed=2)[-1].sum().backward()
+    >>> bool(torch.allclose(grad, sde.mu.grad, rtol=1e-12))   # exact: equals backprop through the solve
+    True
     """
     return sdeint(sde, y0, ts, bm=bm, method=method, dt=dt, adaptive=adaptive, rtol=rtol, atol=atol, dt_min=dt_min,
                   options=options, names=names, logqp=logqp, extra=extra, extra_solver_state=extra_solver_state,

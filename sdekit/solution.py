@@ -102,6 +102,10 @@ class Solution:
         Times outside ``[ts[0], ts[-1]]`` raise :class:`~sdekit.errors.InvalidArgumentError`.
         On the torch backend the result is differentiable (through ``ys`` and ``g``).
 
+        Reference: the Brownian bridge, P. Glasserman, *Monte Carlo Methods in Financial
+        Engineering* (2004), §3.1; dense output of SDE solves as in diffrax's
+        ``SaveAt(dense=True)`` and torchsde's outputs at arbitrary ``ts``.
+
         >>> import numpy as np, sdekit as sk
         >>> bm_only = sk.SDE(lambda t, x: 0.0 * x, lambda t, x: 2.0 + 0.0 * x, additive=True)
         >>> sol = sk.solve(bm_only, 0.0, (0.0, 1.0), n_steps=8, n_paths=3, seed=4, backend="numpy")
