@@ -18,7 +18,7 @@ memory independent of the number of steps.
 
 Run::
 
-    .venv/bin/python examples/latent_sde.py             # a few minutes on 2 CPU cores
+    .venv/bin/python examples/latent_sde.py             # ~8 minutes at one thread on 2 shared cores
     .venv/bin/python examples/latent_sde.py --quick     # seconds (what the tests run)
     .venv/bin/python examples/latent_sde.py --plot out/ # also a figure of data and prior samples
 
@@ -127,7 +127,7 @@ class LatentSDE(nn.Module):
                         method="reversible_heun", seed=seed).ys
 
 
-def train(*, n_paths=128, t_size=51, context_size=64, hidden_size=128, iters=300, lr=1e-2, kl_anneal=100,
+def train(*, n_paths=128, t_size=51, context_size=64, hidden_size=128, iters=200, lr=1e-2, kl_anneal=100,
           noise_std=0.01, dt=1e-2, seed=0, log_every=25, library="sdekit"):
     """Train and return ``(model, xs, ts, history)``; history rows are ``(iteration, log p(x|z), KL, seconds)``."""
     torch.manual_seed(seed)
@@ -174,7 +174,7 @@ def main(argv=None):
     if args.quick:
         cfg = dict(n_paths=16, t_size=11, context_size=8, hidden_size=16, iters=args.iters or 4, log_every=2)
     else:
-        cfg = dict(iters=args.iters or 300)
+        cfg = dict(iters=args.iters or 200)
     if args.paths:
         cfg["n_paths"] = args.paths
     model, xs, ts, history = train(**cfg)
