@@ -38,4 +38,4 @@ def __dir__():
 
 
 __all__ = ["SDE", "ODE", "as_sde", "solve", "Solution", "BrownianPath", "errors", "noise", "solvers", "testing",
-           "plugins", "ensemble", "Reduction", "__version__"]
+           "plugins", "ensemble", "Reduction", "interop", "__version__"]

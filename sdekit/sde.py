@@ -46,7 +46,7 @@ NOISE_TYPES = ("diagonal", "scalar", "general")
 CALCULI = ("ito", "stratonovich")
 
 
-def _check_choice(name, value, choices):
+def check_choice(name, value, choices):
     if value not in choices:
         raise InvalidArgumentError(
             f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}"
@@ -97,8 +97,8 @@ class SDE:
             raise InvalidArgumentError(
                 f"diffusion must be callable (t, x) -> array; got {type(diffusion).__name__}"
             )
-        _check_choice("noise", noise, NOISE_TYPES)
-        _check_choice("calculus", calculus, CALCULI)
+        check_choice("noise", noise, NOISE_TYPES)
+        check_choice("calculus", calculus, CALCULI)
         for flag, value in (("additive", additive), ("commutative", commutative)):
             if not isinstance(value, (bool, np.bool_)):
                 raise InvalidArgumentError(f"{flag} must be True or False; got {value!r}")
@@ -216,7 +216,7 @@ def as_sde(problem: Any) -> SDE:
     if hasattr(problem, "f") and hasattr(problem, "g") and hasattr(problem, "noise_type"):
         nt = problem.noise_type
         calculus = getattr(problem, "sde_type", "ito")
-        _check_choice("sde.noise_type", nt, ("diagonal", "scalar", "additive", "general"))
+        check_choice("sde.noise_type", nt, ("diagonal", "scalar", "additive", "general"))
         adapter = _TorchsdeAdapter(problem, scalar=(nt == "scalar"))
         if nt in ("additive", "general"):
             m = getattr(problem, "brownian_size", None)

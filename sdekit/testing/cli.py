@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from ..errors import SDEKitError
-from ..solve import check_compatible as _check_compatible
+from ..integrate import check_compatible as _check_compatible
 from ..solvers import get_solver, method_names
 from . import problems as P
 from .convergence import strong_order, weak_order
