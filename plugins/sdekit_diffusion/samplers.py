@@ -290,8 +290,9 @@ def _method_solver(name, plan, problem_T, score_flat, forward, options):
         return EDMHeun(options.pop("s_churn", 0.0), options.pop("s_tmin", 0.0), options.pop("s_tmax", math.inf),
                        options.pop("s_noise", 1.0), n_steps=n, last=plan.edm_last, then_denoise=fd)
     if name == "unipc":
-        return UniPC(options.pop("order", 3), variant=options.pop("variant", "bh2"),
-                     corrector=options.pop("corrector", True), n_steps=n, then_denoise=fd,
+        return UniPC(options.pop("order", 2), variant=options.pop("variant", "bh2"),
+                     corrector=options.pop("corrector", True), corrector_order=options.pop("corrector_order", None),
+                     n_steps=n, then_denoise=fd,
                      lower_order_final=options.pop("lower_order_final", True))
     if name in ("euler_maruyama", "heun"):
         return name
@@ -402,7 +403,7 @@ def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, n
     batch_size : evaluate the score on at most this many samples at a time (bounds model memory).
     options : method options (``ddim``: ``eta``; ``dpm_solver``: ``order`` (2), ``lower_order_final``;
         ``dpm_solver_sde``: ``eta`` (1), ``solver_type``; ``edm``: ``s_churn``, ``s_tmin``, ``s_tmax``,
-        ``s_noise``; ``unipc``: ``order`` (3), ``variant`` ("bh2"), ``corrector``; ``pc``: ``snr``
+        ``s_noise``; ``unipc``: ``order`` (2), ``variant`` ("bh2"), ``corrector``, ``corrector_order``; ``pc``: ``snr``
         (0.1), ``n_corrector``, ``predictor``, ``norm``; ``ode``: ``solver`` ("rk4", "heun", "euler",
         "dopri5"), ``rtol``, ``atol``; ``annealed_langevin``: ``snr`` or ``step_size``, ``n_inner``),
         ``x_T``, ``init``, ``divergence``, ``grad`` (keep autograd on for torch scores; default off),

@@ -32,7 +32,7 @@ def _coefficients(rks, h, variant, solve_all):
 
 
 class UniPC(LogSNRSolver):
-    r"""UniP-p predictor with the UniC corrector, in data prediction ("UniPC-p", B(h) variants bh1/bh2).
+    r"""UniP-p predictor with the UniC corrector, in data prediction ("UniPC-p", B(h) variants bh1/bh2; p = 1, 2, 3).
 
     With the data predictions ``D_0 = D(λ_0, y_0)`` and earlier ``D_m`` at ``λ_m`` (``m = 1, …, p − 1``),
     ``r_m = (λ_m − λ_0)/h`` (negative) and ``Δ_m = (D_m − D_0)/r_m``, the predictor from ``λ_0`` to
@@ -45,7 +45,11 @@ class UniPC(LogSNRSolver):
 
     .. math::  y^{c} = e^{-h} y_0 + (1 - e^{-h}) D_0 - B(h)\Big(\sum_{m=1}^{p-1} ρ^c_m Δ_m + ρ^c_p (D_t - D_0)\Big),
 
-    raising the order to ``p + 1`` without another evaluation (Zhao et al., Thm 3.1/3.3).
+    raising the order to ``p + 1`` without another evaluation (Zhao et al., Thm 3.1/3.3). The corrector's
+    order is the predictor's (the paper's UniPC-p) unless ``corrector_order`` caps it:
+    ``order=2, corrector_order=1`` (UniP-2 with the two-point UniC-1, ``ρ^c = 1/2``: a multistep
+    predictor with an exponential trapezoidal corrector, global order 2) extrapolates least and
+    measured best at 10 NFE in ``benchmarks/diffusion_nfe.py`` (docs/diffusion.md).
     ``ρ`` solve ``Σ_m ρ_m r_m^{j−1} = j!\,h φ_{j+1}(h)/B(h)`` (with ``−h`` in data prediction),
     ``ρ^p = 1/2`` at ``p = 2``, ``ρ^c = 1/2`` at ``p = 1``; ``B(h) = −h`` (``variant="bh1"``) or
     ``e^{−h} − 1`` (``"bh2"``). Warm-up and ``lower_order_final`` as in
@@ -66,9 +70,10 @@ class UniPC(LogSNRSolver):
     name = "unipc"
     weak_order = {"ode": 4.0}
 
-    def __init__(self, order=3, *, variant="bh2", corrector=True, n_steps=None, then_denoise=False,
-                 lower_order_final=True):
+    def __init__(self, order=2, *, variant="bh2", corrector=True, corrector_order=None, n_steps=None,
+                 then_denoise=False, lower_order_final=True):
         self.order = check_order(order)
+        self.corrector_order = None if corrector_order is None else check_order(corrector_order)
         if variant not in ("bh1", "bh2"):
             raise InvalidArgumentError(f'variant must be "bh1" or "bh2"; got {variant!r}')
         self.variant, self.corrector = variant, check_flag("corrector", corrector)
@@ -82,18 +87,26 @@ class UniPC(LogSNRSolver):
         return y0 * math.exp(-h) + D0 * (h * phi(1, -h))
 
     def step_carry(self, terms, t, dt, x, dw, aux, carry):
+        return self._step(terms, t, dt, x, carry)
+
+    def _correct(self, D_t, t, hist, last):
+        y0, lam0, p = last
+        if self.corrector_order is not None:
+            p = min(self.corrector_order, len(hist))
+        h = t - lam0
+        (_, D0), older = hist[0], hist[1:p]
+        rks = [(lam_m - lam0) / h for lam_m, _ in older] + [1.0]
+        rho, B = _coefficients(rks, h, self.variant, solve_all=True)
+        corr = (D_t - D0) * float(rho[-1])
+        for (lam_m, D_m), r, c in zip(older, rks, rho[:-1]):
+            corr = corr + (D_m - D0) * (float(c) / r)
+        return self._base(y0, D0, h) - corr * B
+
+    def _step(self, terms, t, dt, x, carry):
         i, hist, last = carry
         D_t = self.denoised(terms, t, x)
         if last is not None and self.corrector:
-            y0, lam0, p = last
-            h = t - lam0
-            (_, D0), older = hist[0], hist[1:p]
-            rks = [(lam_m - lam0) / h for lam_m, _ in older] + [1.0]
-            rho, B = _coefficients(rks, h, self.variant, solve_all=True)
-            corr = (D_t - D0) * float(rho[-1])
-            for (lam_m, D_m), r, c in zip(older, rks, rho[:-1]):
-                corr = corr + (D_m - D0) * (float(c) / r)
-            x = self._base(y0, D0, h) - corr * B
+            x = self._correct(D_t, t, hist, last)
         hist = ((t, D_t),) + hist[:2]
         p = min(self.order_at(i), len(hist))
         h = dt
