@@ -481,12 +481,14 @@ def main(argv=None):
         results.update({k: v for k, v in old.items() if k not in results})
     for name in ("gauss16", "mix2", "mix16"):
         if name in only:
-            results[name] = quality_section(name, n_gauss if name == "gauss16" else n_mix, nfes, samplers, kd,
+            # the Gaussian's acceptance lines need <= 100 NFE; 1000 NFE of 10^5 16-D states is an hour here
+            budgets = tuple(b for b in nfes if b < 1000) if name == "gauss16" else nfes
+            results[name] = quality_section(name, n_gauss if name == "gauss16" else n_mix, budgets, samplers, kd,
                                             kd_samplers)
-            print(table(results[name], nfes), "\n", flush=True)
+            print(table(results[name], budgets), "\n", flush=True)
             if not args.smoke:
                 os.makedirs(args.out, exist_ok=True)
-                plot(results[name], os.path.join(args.out, f"diffusion_nfe_{name}.png"), nfes)
+                plot(results[name], os.path.join(args.out, f"diffusion_nfe_{name}.png"), budgets)
     if "divergence" in only:
         results["divergence"] = divergence_section(samplers, n_div)
     checks = acceptance(results)

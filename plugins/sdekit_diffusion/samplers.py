@@ -65,6 +65,7 @@ from .dpm_solver_sde import DPMSolverSDE
 from .edm import EDMHeun
 from .logsnr import integrating_factor_problem, logsnr_problem, scaled_sigma, sigma_problem
 from .sdes import gaussian_transition
+from .stepnoise import StepNoise
 from .unipc import UniPC
 
 
@@ -267,6 +268,15 @@ def _flat(score, shape):
     return Score(fn, score.kind, score.module)
 
 
+def _grid_noise(problem, solve_kw, brownian, n, shape, grid, seed, like):
+    """The noise of an SDE solved on an explicit grid: :class:`~sdekit_diffusion.stepnoise.StepNoise` (one normal per
+    component and step) unless a ``brownian=`` was given; ODE problems take the core's (auxiliary normals only)."""
+    if brownian is not None:
+        solve_kw["brownian"] = brownian
+    elif not problem.is_ode:
+        solve_kw["brownian"] = StepNoise(n, int(np.prod(shape)), grid, seed=seed, like=like)
+
+
 def _check_shape(shape):
     if isinstance(shape, (tuple, list)):
         if len(shape) == 0:
@@ -407,7 +417,8 @@ def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, n
         (0.1), ``n_corrector``, ``predictor``, ``norm``; ``ode``: ``solver`` ("rk4", "heun", "euler",
         "dopri5"), ``rtol``, ``atol``; ``annealed_langevin``: ``snr`` or ``step_size``, ``n_inner``),
         ``x_T``, ``init``, ``divergence``, ``grad`` (keep autograd on for torch scores; default off),
-        ``dtype``, ``device``, ``progress``, ``save_at`` (forward times), and ``return_solution=True``
+        ``dtype``, ``device``, ``progress``, ``save_at`` (forward times), ``brownian`` (the noise of an
+        explicit-grid SDE solve; default :class:`~sdekit_diffusion.stepnoise.StepNoise`), and ``return_solution=True``
         for the :class:`sdekit.Solution` (``stats["nfe"]`` = score evaluations; ``sol.samples`` the
         result; for the data-prediction samplers ``ts`` are log-SNR values and ``ys`` scaled states).
 
@@ -445,6 +456,7 @@ def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, n
     divergence = options.pop("divergence", None)
     save_at = options.pop("save_at", None)
     solve_kw = {k: options.pop(k) for k in ("dtype", "device", "progress") if k in options}
+    brownian = options.pop("brownian", None)
     base = as_score(score)
     if batch_size is not None:
         base = base.batched(batch_size)
@@ -479,6 +491,7 @@ def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, n
         y0 = problem.to_scaled(t0, x_start)
         if save_at is not None:
             solve_kw["save_at"] = np.sort([problem.logsnr(t) for t in np.atleast_1d(save_at)])
+        _grid_noise(problem, solve_kw, brownian, n, shape, lam, seed, y0)
         run = lambda: sk.solve(problem, y0, (float(lam[0]), float(lam[-1])), grid=lam, method=solver, seed=seed,
                                backend=backend, **solve_kw)
         finish = lambda y: problem.from_scaled(t1, y)
@@ -498,6 +511,7 @@ def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, n
         y0 = problem.to_state(t0, x_start)
         if save_at is not None:
             solve_kw["save_at"] = np.sort(problem.clock([scaled_sigma(forward, t) for t in np.atleast_1d(save_at)]))
+        _grid_noise(problem, solve_kw, brownian, n, shape, clock, seed, y0)
         run = lambda: sk.solve(problem, y0, (float(clock[0]), float(clock[-1])), grid=clock, method=solver, seed=seed,
                                backend=backend, **solve_kw)
         finish = lambda y: problem.from_state(t1, y)
@@ -520,6 +534,9 @@ def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, n
             grid_kw = {"n_steps": plan.n_steps}  # Song et al.'s grid, on the same Brownian path as ever
         else:
             grid_kw = {"grid": T - plan.times}
+            _grid_noise(problem, solve_kw, brownian, n, shape, grid_kw["grid"], seed, x_start)
+        if brownian is not None:
+            solve_kw.setdefault("brownian", brownian)
         run = lambda: sk.solve(problem, x_start, span, method=solver, seed=seed, backend=backend, **grid_kw,
                                **solve_kw)
         finish = lambda x: x
