@@ -213,8 +213,10 @@ def test_euler_maruyama_and_heun_count_score_calls_not_twice_them():
         assert sol.stats["nfe"] == 20 * per
 
 
-@pytest.mark.parametrize("method,kw", [("ddim", {}), ("ddim", {"eta": 0.5}), ("dpm_solver", {"order": 3}),
-                                       ("dpm_solver_sde", {}), ("edm", {"s_churn": 5.0}), ("unipc", {}),
+@pytest.mark.parametrize("method,kw", [("ddim", {}), ("ddim", {"eta": 0.5}), ("dpm_solver", {"order": 1}),
+                                       ("dpm_solver", {"order": 2}), ("dpm_solver", {"order": 3}),
+                                       ("dpm_solver_sde", {}), ("edm", {}), ("edm", {"s_churn": 5.0}),
+                                       ("unipc", {"order": 1}), ("unipc", {}), ("unipc", {"order": 3}),
                                        ("euler_maruyama", {"schedule": "karras"}), ("heun", {"schedule": "logsnr"}),
                                        ("ode", {"schedule": "karras"})])
 @pytest.mark.parametrize("fwd", ["vp", "ve", "edm"])
