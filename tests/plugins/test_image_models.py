@@ -146,3 +146,22 @@ def test_batch_size_splits_unet_calls_and_keeps_the_numbers():
     assert len(calls) == 12 and all(c[1] == (2,) for c in calls) and b.stats["nfe"] == 6
     # the same float32 convolutions on half batches: equal to float32 rounding
     np.testing.assert_allclose(b.samples.numpy(), a.numpy(), rtol=0, atol=1e-4 * float(a.abs().max()))
+
+
+def test_the_pretrained_page_recipe_from_a_checkpoint_directory(tmp_path):
+    """docs/pretrained.md's ten lines, on a tiny UNet saved the way diffusers pipelines are (unet/, scheduler/)."""
+    diffusers, unet, _ = _tiny_unet()
+    unet.save_pretrained(tmp_path / "unet")
+    diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear").save_pretrained(tmp_path / "scheduler")
+
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    ckpt = str(tmp_path)
+    unet = UNet2DModel.from_pretrained(ckpt, subfolder="unet").eval()
+    sched = DDPMScheduler.from_pretrained(ckpt, subfolder="scheduler")
+    score = sks.from_diffusers(unet, sched)
+    forward = skd.DiscreteVPSDE.from_scheduler(sched)
+    x = skd.sample(forward, score, 2, (unet.config.in_channels, unet.config.sample_size, unet.config.sample_size),
+                   method="dpm_solver", nfe=10, seed=0)
+    images = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8
