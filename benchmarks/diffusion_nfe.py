@@ -25,6 +25,8 @@ the karras and logsnr schedules on VE (σ 0.01 → 50) and EDM (σ 0.002 → 80)
     .venv/bin/python benchmarks/diffusion_nfe.py            # full run (~1 h on 2 shared cores)
     .venv/bin/python benchmarks/diffusion_nfe.py --smoke    # seconds: tiny sizes, for the test suite
     .venv/bin/python benchmarks/diffusion_nfe.py --only mix16 --nfe 10,20
+    .venv/bin/python benchmarks/diffusion_nfe.py --only mix16 --n-mix 5000 --samplers "dpm_solver (2M);unipc (2)" \
+        --kd-samplers "kd lms" --big-samplers "unipc (2)"     # subsets: labels ';'-separated
 
 Writes ``benchmarks/results/diffusion_nfe.json``, plots ``docs/img/diffusion_nfe_<problem>.png`` and prints
 Markdown tables and the acceptance checks of issue 14. The load average is recorded per section.
@@ -258,7 +260,7 @@ def load_avg():
         return None
 
 
-def quality_section(name, n, nfes, samplers, kd, kd_samplers, big=1000):
+def quality_section(name, n, nfes, samplers, kd, kd_samplers, big=1000, big_samplers=None):
     law = PROBLEMS[name]()
     forward = skd.VPSDE()
     started, load0 = time.perf_counter(), load_avg()
@@ -268,8 +270,9 @@ def quality_section(name, n, nfes, samplers, kd, kd_samplers, big=1000):
     for label in samplers:
         for schedule in SCHEDULES:
             for b in nfes:
-                if b >= big and schedule != default_schedule(label):
-                    continue  # the long runs on each sampler's default schedule only
+                if b >= big and (schedule != default_schedule(label) or
+                                 (big_samplers is not None and label not in big_samplers)):
+                    continue  # the long runs on each sampler's default schedule only (and on big_samplers)
                 r = run_sdekit(forward, law, metrics, label, schedule, b, n)
                 if r is not None:
                     rows.append(r)
@@ -285,7 +288,8 @@ def quality_section(name, n, nfes, samplers, kd, kd_samplers, big=1000):
                         if r is not None:
                             rows.append(r)
             print(f"  {label}: done ({time.perf_counter() - started:.0f} s)", flush=True)
-    return {"problem": name, "n": n, "floor": metrics.floor, "primary": metrics.primary(), "rows": rows,
+    return {"problem": name, "n": n, "nfes": list(nfes), "floor": metrics.floor, "primary": metrics.primary(),
+            "rows": rows,
             "seconds": time.perf_counter() - started, "load_before": load0, "load_after": load_avg()}
 
 
@@ -449,6 +453,12 @@ def acceptance(results):
     return out
 
 
+def _known(label, table):
+    if label not in table:
+        raise SystemExit(f"unknown sampler {label!r}; known: {'; '.join(table)}")
+    return label
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, two budgets, a few samplers (seconds)")
@@ -457,6 +467,10 @@ def main(argv=None):
     ap.add_argument("--n-gauss", type=int, default=100_000)
     ap.add_argument("--n-mix", type=int, default=20_000)
     ap.add_argument("--no-kdiffusion", action="store_true")
+    ap.add_argument("--samplers", default=None, help="';'-separated sdekit sampler labels (default: all)")
+    ap.add_argument("--kd-samplers", default=None, help="';'-separated k-diffusion sampler labels (default: all)")
+    ap.add_argument("--big-samplers", default=None,
+                    help="';'-separated labels that also run at 1000 NFE (default: all sdekit samplers)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "docs", "img"))
     ap.add_argument("--json", default=os.path.join(HERE, "results", "diffusion_nfe.json"))
     args = ap.parse_args(argv)
@@ -464,6 +478,10 @@ def main(argv=None):
     nfes = tuple(int(v) for v in args.nfe.split(",")) if args.nfe else NFES
     samplers, kd_samplers = list(SAMPLERS), list(KDIFF)
     n_gauss, n_mix, n_div = args.n_gauss, args.n_mix, min(args.n_mix, 4000)
+    pick = lambda arg, table: None if arg is None else [_known(v.strip(), table) for v in arg.split(";") if v.strip()]
+    samplers = pick(args.samplers, SAMPLERS) or samplers
+    kd_samplers = pick(args.kd_samplers, KDIFF) or kd_samplers
+    big_samplers = pick(args.big_samplers, SAMPLERS)
     if args.smoke:
         nfes = (10, 20) if args.nfe is None else nfes
         samplers = ["dpm_solver (2M)", "unipc (2, UniC-1, no final denoise)", "dpm_solver_sde"]
@@ -484,7 +502,7 @@ def main(argv=None):
             # the Gaussian's acceptance lines need <= 100 NFE; 1000 NFE of 10^5 16-D states is an hour here
             budgets = tuple(b for b in nfes if b < 1000) if name == "gauss16" else nfes
             results[name] = quality_section(name, n_gauss if name == "gauss16" else n_mix, budgets, samplers, kd,
-                                            kd_samplers)
+                                            kd_samplers, big_samplers=big_samplers)
             print(table(results[name], budgets), "\n", flush=True)
             if not args.smoke:
                 os.makedirs(args.out, exist_ok=True)
