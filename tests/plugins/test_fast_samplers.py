@@ -418,3 +418,25 @@ def test_step_noise_is_one_normal_per_step_and_a_function_of_the_path_index():
     np.testing.assert_array_equal(t.increment(0.01, 0.5).numpy(), incs[1][:3])
     with pytest.raises(InvalidArgumentError, match="single steps"):
         small.increment(0.0, 0.5)
+
+
+def test_benchmark_smoke_run_and_the_committed_results():
+    """benchmarks/diffusion_nfe.py --smoke (seconds; writes nothing) evaluates the acceptance lines, and the committed
+    results carry every section with its noise floor, each row's spent NFE within its budget."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "benchmarks"))
+    import diffusion_nfe
+
+    res = diffusion_nfe.main(["--smoke", "--no-kdiffusion", "--only", "gauss16,divergence"])
+    claims = [a["claim"] for a in res["acceptance"]]
+    assert any(c.startswith("gauss16: dpm_solver @10") for c in claims) and any("diverges" in c for c in claims)
+    assert all(r["nfe"] <= r["budget"] for r in res["gauss16"]["rows"])
+    with open(root / "benchmarks" / "results" / "diffusion_nfe.json") as fh:
+        saved = json.load(fh)
+    for name in ("gauss16", "mix16", "mix2"):
+        sec = saved[name]
+        assert sec["floor"][sec["primary"]][0] > 0 and sec["rows"]
+        assert all(r["nfe"] <= r["budget"] for r in sec["rows"])
+    assert saved["divergence"]["rows"] and saved["acceptance"]
