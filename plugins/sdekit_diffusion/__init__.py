@@ -3,8 +3,12 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
 * forward processes with exact marginals: :class:`VESDE`, :class:`VPSDE`, :class:`SubVPSDE`
   (and :class:`OUSDE`), each an :class:`sdekit.SDE` with ``T``, ``marginal(t)``,
   ``prior_sample(n, d, seed)``, ``prior_logp(x)``;
+  and :class:`EDMSDE`, :class:`DiscreteVPSDE` (a DDPM schedule in continuous time);
 * :func:`sample` with methods ``euler_maruyama``, ``heun``, ``pc``, ``ode``, ``ancestral``,
-  ``annealed_langevin`` — each ``sdekit.solve`` on a reversed SDE / probability-flow ODE;
+  ``annealed_langevin`` — each ``sdekit.solve`` on a reversed SDE / probability-flow ODE — and the
+  data-prediction samplers ``ddim``, ``dpm_solver``, ``dpm_solver_sde``, ``edm``, ``unipc`` —
+  each ``sdekit.solve`` on :func:`logsnr_problem`; grids from :func:`time_grid` (``uniform``,
+  ``karras``, ``logsnr``), budgets from :func:`sampling_plan`;
 * likelihoods (need torch, loaded on first use): :func:`log_likelihood`,
   :func:`bits_per_dim`, :func:`dequantize`.
 
@@ -18,13 +22,23 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
 
 from sdekit_scores.optional import lazy_parts, torch_installed
 
+from .budget import DEFAULT_SCHEDULE, SamplingPlan, sampling_plan
+from .ddim import DDIM
+from .dpm_solver import DPMSolver
+from .dpm_solver_sde import DPMSolverSDE
+from .edm import EDMHeun
+from .logsnr import logsnr_problem
 from .samplers import METHODS, Ancestral, AnnealedLangevin, ReverseDiffusionPC, sample
-from .sdes import OUSDE, LinearSDE, SubVPSDE, VESDE, VPSDE, gaussian_transition
+from .schedules import SCHEDULES, Grid, time_grid
+from .sdes import EDMSDE, OUSDE, DiscreteVPSDE, LinearSDE, SubVPSDE, VESDE, VPSDE, gaussian_transition
+from .unipc import UniPC
 
 # The torch parts, imported on first access (see sdekit_scores: our own ImportErrors propagate).
 _TORCH_PARTS = {"log_likelihood": "likelihood", "bits_per_dim": "likelihood", "dequantize": "likelihood"}
 
-__all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "LinearSDE", "gaussian_transition", "sample", "Ancestral",
+__all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "EDMSDE", "DiscreteVPSDE", "LinearSDE", "gaussian_transition",
+           "sample", "sampling_plan", "SamplingPlan", "DEFAULT_SCHEDULE", "time_grid", "Grid", "SCHEDULES",
+           "logsnr_problem", "DDIM", "DPMSolver", "DPMSolverSDE", "EDMHeun", "UniPC", "Ancestral",
            "AnnealedLangevin", "ReverseDiffusionPC", "METHODS", "demo_sections"]
 if torch_installed():
     __all__ += list(_TORCH_PARTS)

@@ -1,8 +1,10 @@
 r"""Samplers: every method is ``sdekit.solve`` on a transformed problem, with a stepping rule written once.
 
-``sample(forward, score, n, d, method=...)`` draws ``x_T`` from ``forward.prior_sample``
-and integrates from forward time ``T`` down to ``eps`` in reversed time
-``s = T - t ∈ [0, T - eps]``:
+``sample(forward, score, n, shape, method=...)`` draws ``x_T`` from ``forward.prior_sample``
+(or takes ``x_T=``, or noises ``init=`` data to ``t_start``) and integrates from forward time
+``t_start`` (default ``T``) down to ``eps``. The first six methods integrate in reversed time
+``s = T − t``; the data-prediction samplers integrate :func:`~sdekit_diffusion.logsnr_problem`
+in log-SNR ``λ`` (increasing), on the scaled state ``(x − c_t)/m_t``:
 
 =====================  =================================================================
 method                 what is solved
@@ -19,7 +21,18 @@ method                 what is solved
                        (``solver=``, ``rtol``, ``atol``)
 ``ancestral``          :class:`Ancestral`: exact DDPM posterior steps with Tweedie's x̂₀
 ``annealed_langevin``  :class:`AnnealedLangevin`: NCSN's annealed Langevin dynamics
+``ddim``               :class:`~sdekit_diffusion.DDIM` (``eta``; η > 0 on the η-family SDE)
+``dpm_solver``         :class:`~sdekit_diffusion.DPMSolver`: DPM-Solver++ multistep, ``order`` 1–3
+``dpm_solver_sde``     :class:`~sdekit_diffusion.DPMSolverSDE`: DPM-Solver++(2M) SDE (``eta`` = 1)
+``edm``                :class:`~sdekit_diffusion.EDMHeun`: Karras et al.'s Heun with churn
+``unipc``              :class:`~sdekit_diffusion.UniPC`: UniPC-``order`` (``variant`` bh1/bh2)
 =====================  =================================================================
+
+Grids: ``schedule="uniform" | "karras" | "logsnr"`` (:mod:`~sdekit_diffusion.schedules`) or an
+explicit decreasing ``times=`` array, run with ``sk.solve(..., grid=)`` (only the end state is
+kept); ``n_steps`` or a budget ``nfe`` of score evaluations (:mod:`~sdekit_diffusion.budget`
+says how each method spends it, and :func:`~sdekit_diffusion.sampling_plan` shows it before the
+run). ``final_denoise`` ends with Tweedie's x̂₀ (default: on for the data-prediction samplers).
 
 Randomness: the prior from ``forward.prior_sample(n, d, seed)`` and all
 increments and corrector normals from the solve's ``BrownianPath`` with the
@@ -37,14 +50,24 @@ import sdekit as sk
 from sdekit.errors import InvalidArgumentError, ShapeError
 from sdekit.solvers import PredictorCorrector, Solver
 from sdekit.solvers.predictor_corrector import Predicted
+from sdekit import philox
 from sdekit.testing.problems import check_count, check_real
 from sdekit_scores import LangevinCorrector, as_score, probability_flow, reverse
+from sdekit_scores.analytic import marginal_parts
 
+from sdekit_scores import _arrays as AL
+from sdekit_scores.protocol import Score
+
+from .budget import ALIASES, LOGSNR_METHODS, METHODS, method_name, sampling_plan
+from .ddim import DDIM
+from .dpm_solver import DPMSolver
+from .dpm_solver_sde import DPMSolverSDE
+from .edm import EDMHeun
+from .logsnr import integrating_factor_problem, logsnr_problem, scaled_sigma, sigma_problem
 from .sdes import gaussian_transition
+from .stepnoise import StepNoise
+from .unipc import UniPC
 
-METHODS = ("euler_maruyama", "heun", "pc", "ode", "ancestral", "annealed_langevin")
-ALIASES = {"em": "euler_maruyama", "predictor_corrector": "pc", "probability_flow": "ode",
-           "ddpm": "ancestral", "ncsn": "annealed_langevin"}
 
 
 class ReverseDiffusionPC(PredictorCorrector):
@@ -204,46 +227,204 @@ class AnnealedLangevin(Solver):
         return x
 
 
-def _torch_device(score):
-    """The device of a torch score's module (``None`` for a score that is not torch)."""
+def _torch_target(score):
+    """``(dtype, device)`` of a torch score's module (None, None when it has no parameters or is not torch)."""
     if getattr(score, "kind", None) != "torch":
-        return None
+        return None, None
     module = getattr(score, "module", None)
     for p in (module.parameters() if module is not None else ()):
-        return p.device
-    return "cpu"
+        return p.dtype, p.device
+    return None, None
 
 
-def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1e-3, seed=0, backend="auto",
-           **options):
-    r"""Draw ``n`` samples in ``R^d`` by integrating a reversed forward SDE from ``T`` to ``eps``.
+class _Counted(Score):
+    """A score that counts its evaluations (score and data-prediction calls alike): ``stats["nfe"]``."""
+
+    def __init__(self, inner):
+        super().__init__(inner.fn, inner.kind, inner.module, denoiser=inner.denoiser, time=inner.time,
+                         cast=inner.cast)
+        self.inner, self.calls = inner, 0
+
+    def __call__(self, t, x):
+        self.calls += 1
+        return self.inner(t, x)
+
+    def denoise(self, t, x):
+        if self.inner.denoiser is None:
+            return None
+        self.calls += 1
+        return self.inner.denoise(t, x)
+
+
+def _flat(score, shape):
+    """The score on flat ``(n, D)`` states for the solvers that call it themselves (event-shaped inside)."""
+    if len(shape) == 1:
+        return score
+
+    def fn(t, x):
+        n = x.shape[0]
+        return score(t, x.reshape((n,) + shape)).reshape(n, -1)
+
+    return Score(fn, score.kind, score.module)
+
+
+def _grid_noise(problem, solve_kw, brownian, n, shape, grid, seed, like):
+    """The noise of an SDE solved on an explicit grid: :class:`~sdekit_diffusion.stepnoise.StepNoise` (one normal per
+    component and step) unless a ``brownian=`` was given; ODE problems take the core's (auxiliary normals only)."""
+    if brownian is not None:
+        solve_kw["brownian"] = brownian
+    elif not problem.is_ode:
+        solve_kw["brownian"] = StepNoise(n, int(np.prod(shape)), grid, seed=seed, like=like)
+
+
+def _check_shape(shape):
+    if isinstance(shape, (tuple, list)):
+        if len(shape) == 0:
+            raise InvalidArgumentError("shape must be an int d or a non-empty tuple of positive ints")
+        return tuple(check_count(f"shape[{i}]", s) for i, s in enumerate(shape))
+    return (check_count("d", shape),)
+
+
+def _method_solver(name, plan, problem_T, score_flat, forward, options):
+    """The solver (and for ``ode`` the method name) of a method, its options popped from ``options``."""
+    fd, n = plan.final_denoise, plan.n_steps
+    if name == "ddim":
+        return DDIM(options.pop("eta", 0.0), n_steps=n, then_denoise=fd)
+    if name == "dpm_solver":
+        return DPMSolver(options.pop("order", 2), n_steps=n, then_denoise=fd,
+                         lower_order_final=options.pop("lower_order_final", True))
+    if name == "dpm_solver_sde":
+        return DPMSolverSDE(options.pop("eta", 1.0), solver_type=options.pop("solver_type", "midpoint"), n_steps=n,
+                            then_denoise=fd, lower_order_final=options.pop("lower_order_final", True))
+    if name == "edm":
+        return EDMHeun(options.pop("s_churn", 0.0), options.pop("s_tmin", 0.0), options.pop("s_tmax", math.inf),
+                       options.pop("s_noise", 1.0), n_steps=n, last=plan.edm_last, then_denoise=fd)
+    if name == "unipc":
+        return UniPC(options.pop("order", 2), variant=options.pop("variant", "bh2"),
+                     corrector=options.pop("corrector", True), corrector_order=options.pop("corrector_order", None),
+                     n_steps=n, then_denoise=fd,
+                     lower_order_final=options.pop("lower_order_final", True))
+    if name in ("euler_maruyama", "heun"):
+        return name
+    if name == "ode":
+        solver = options.pop("solver", "rk4")
+        if solver == "dopri5":
+            rtol = check_real("rtol", options.pop("rtol", 1e-6), low=0.0)
+            return sk.solvers.Dopri5(rtol=rtol, atol=check_real("atol", options.pop("atol", 1e-8), low=0.0))
+        return solver
+    if name == "pc":
+        n_corrector = check_count("n_corrector", options.pop("n_corrector", 1))
+        corr = LangevinCorrector(score_flat, options.pop("snr", 0.1), T=problem_T, n_steps=n_corrector,
+                                 norm=options.pop("norm", "batch"))
+        predictor = options.pop("predictor", "reverse_diffusion")
+        if predictor == "reverse_diffusion":
+            return ReverseDiffusionPC(forward, score_flat, problem_T, corr)
+        if predictor in ("euler_maruyama", "em"):
+            return PredictorCorrector(corrector=corr)
+        raise InvalidArgumentError(f'predictor must be "reverse_diffusion" or "euler_maruyama"; got {predictor!r}')
+    if name == "ancestral":
+        return Ancestral(forward, score_flat, problem_T)
+    snr, step_size = options.pop("snr", None), options.pop("step_size", None)
+    if snr is None and step_size is None:
+        snr = 0.3
+    return AnnealedLangevin(forward, score_flat, problem_T, step_size=0.1 if step_size is None else step_size,
+                            n_inner=options.pop("n_inner", 2), snr=snr)
+
+
+def _start_state(forward, n, shape, x_T, init, t_start, seed, T):
+    D = int(np.prod(shape))
+    if x_T is not None and init is not None:
+        raise InvalidArgumentError("pass x_T (the state at t_start) or init (data to noise to t_start), not both")
+    if x_T is not None:
+        got = tuple(getattr(x_T, "shape", np.shape(x_T)))
+        if got != (n,) + shape:
+            raise ShapeError(f"x_T must have shape (n, *shape) = {(n,) + shape}; got {got}")
+        return x_T
+    if init is not None:
+        got = tuple(getattr(init, "shape", np.shape(init)))
+        if got not in ((n,) + shape, shape):
+            raise ShapeError(f"init must have shape (n, *shape) = {(n,) + shape} or shape {shape}; got {got}")
+        m, s, c = (float(v) for v in marginal_parts(forward, t_start))
+        z = philox.normals(philox.check_seed(seed), _NODE_INIT, np.arange(n, dtype=np.uint64), D).reshape((n,) + shape)
+        z = AL.like(z, init)
+        out = init * m + z * s
+        return out + c if c else out
+    if t_start < T * (1 - 1e-12):
+        raise InvalidArgumentError(f"t_start={t_start} < T={T} needs x_T (the state at t_start) or init (the data to "
+                                   "noise, img2img-style): the prior is the law at T only")
+    if not hasattr(forward, "prior_sample"):
+        raise InvalidArgumentError("forward has no prior_sample(n, d, seed); pass x_T=")
+    return forward.prior_sample(n, D, seed).reshape((n,) + shape)
+
+
+_NODE_INIT = philox.stream_draw(philox.STREAM_PRIOR, 1)  # img2img noise: a node of its own
+VARIABLES = ("t", "sigma", "logsnr")
+
+
+def _variable(name, plan, options):
+    """The integration variable of a generic rule (euler_maruyama, heun, ode): ``t`` on Song et al.'s uniform grids,
+    else one where the rule is stable at any step (below); ``variable=`` overrides."""
+    v = options.get("variable")
+    if name not in ("euler_maruyama", "heun", "ode") or options.get("solver") == "dopri5":
+        if v not in (None, "t"):
+            raise InvalidArgumentError(f"variable= applies to euler_maruyama, heun and ode (fixed-step); {name!r} "
+                                       "integrates in t")
+        return "t"
+    if v is not None:
+        if not isinstance(v, str) or v not in VARIABLES:
+            raise InvalidArgumentError(f"variable must be one of {', '.join(map(repr, VARIABLES))}; got {v!r}")
+        return v
+    if plan.schedule == "uniform":
+        return "t"
+    # Stable at any step of a Karras/log-SNR grid: the ODE rules and Euler–Maruyama in σ (Euler is DDIM, Heun is
+    # EDM's sampler); the stochastic Heun only with the integrating factor (its corrector's 1/σ' blows up in σ).
+    return "logsnr" if name == "heun" else "sigma"
+
+
+def sample(forward, score, n, shape, *, method="euler_maruyama", n_steps=None, nfe=None, schedule=None, times=None,
+           rho=7.0, eps=None, t_start=None, final_denoise=None, seed=0, backend="auto", batch_size=None, **options):
+    r"""Draw ``n`` samples of event shape ``shape`` by integrating from ``t_start`` (default ``T``) down to ``eps``.
 
     Parameters
     ----------
-    forward : a forward SDE with ``T`` and ``prior_sample`` (``VESDE``, ``VPSDE``, ``SubVPSDE``,
-        ``OUSDE``, or any ``sk.SDE`` with those attributes); ``pc`` with the reverse-diffusion
-        predictor, ``ancestral`` and ``annealed_langevin`` also need ``marginal``.
-    score : ``(t, x) -> ∇ log p_t(x)`` in forward time (NumPy, torch, torch module).
-    n, d : number of samples and dimension.
-    method : ``euler_maruyama`` (``em``), ``heun``, ``pc``, ``ode``, ``ancestral``,
-        ``annealed_langevin`` (module docstring).
-    n_steps : solver steps on ``[0, T − eps]`` (for ``dopri5``, the first step is ``(T − eps)/n_steps``).
-    eps : the cut-off: integration stops at forward time ``eps`` (scores blow up at 0 for
-        data without density, and ``g`` of VE is largest relative to ``s_t`` there).
-    seed : prior draw and every increment / auxiliary normal.
-    backend : passed to ``sdekit.solve``; ``"auto"`` uses torch when the score is a torch module
-        (or an adapter of one, :func:`sdekit_scores.from_epsilon`), on the module's device.
-    options : ``x_T`` (initial state instead of the prior draw); ``pc``: ``snr`` (0.1),
-        ``n_corrector`` (1), ``predictor`` (``"reverse_diffusion"`` or ``"euler_maruyama"``),
-        ``norm`` (``"batch"``/``"path"``); ``ode``: ``solver`` (``"rk4"``, ``"heun"``, ``"euler"``,
-        ``"dopri5"``), ``rtol``, ``atol``; ``annealed_langevin``: ``snr`` (0.3) or ``step_size`` (NCSN schedule), ``n_inner`` (2);
-        ``divergence`` for ``reverse``/``probability_flow``; others (``dtype``, ``device``,
-        ``progress``, ``save_at``) go to ``solve``; ``return_solution=True`` returns the
-        :class:`sdekit.Solution` instead of the final state.
+    forward : a linear forward process (``VESDE``, ``VPSDE``, ``SubVPSDE``, ``OUSDE``, ``EDMSDE``,
+        ``DiscreteVPSDE``, or any ``sk.SDE`` with ``T``, ``marginal`` and ``prior_sample``; the
+        ``euler_maruyama``, ``heun`` and ``ode`` methods need only ``T`` and ``prior_sample``).
+    score : ``(t, x) -> ∇ log p_t(x)`` in forward time (NumPy, torch, torch module, or an adapter of
+        :mod:`sdekit_scores`: their data prediction is used directly by the data-prediction samplers).
+    n, shape : number of samples and the event shape (an int ``d`` or a tuple, e.g. ``(3, 32, 32)``).
+    method : ``euler_maruyama`` (``em``), ``heun``, ``pc``, ``ode``, ``ancestral``, ``annealed_langevin``,
+        ``ddim``, ``dpm_solver``, ``dpm_solver_sde``, ``edm``, ``unipc`` (module docstring).
+    n_steps, nfe, times : the grid: ``n_steps`` steps (default 1000), or a budget of ``nfe`` score
+        evaluations spent exactly (:mod:`~sdekit_diffusion.budget`), or an explicit strictly
+        decreasing array of forward times (its first entry is ``t_start``, its last ``eps``).
+    schedule : ``"uniform"`` (in t), ``"karras"`` (``rho``) or ``"logsnr"``; default per method
+        (uniform for the t-methods, logsnr for ddim/dpm_solver/dpm_solver_sde/unipc, karras for edm).
+    eps : where sampling stops (default ``forward.t_min`` when it has one, e.g. EDMSDE's σ_min and
+        DiscreteVPSDE's 1/N, else 1e-3).
+    t_start : start below ``T`` (img2img): with ``init=`` data noised there as ``m x₀ + c + s z``
+        (``z`` Philox normals of ``seed``), or with ``x_T=`` the state there.
+    final_denoise : end with Tweedie's x̂₀ at ``eps`` (one evaluation); default True for the
+        data-prediction samplers, False for the others.
+    seed : prior draw, every increment and auxiliary normal, the img2img noise.
+    backend : ``"auto"``: torch when the score is torch (a module, an adapter of one) or ``x_T`` is a
+        tensor; the state then takes the module's float dtype (float32 stays float32; half precision
+        models run on a float32 state and are called in their own dtype) and device.
+    batch_size : evaluate the score on at most this many samples at a time (bounds model memory).
+    options : method options (``ddim``: ``eta``; ``dpm_solver``: ``order`` (2), ``lower_order_final``;
+        ``dpm_solver_sde``: ``eta`` (1), ``solver_type``; ``edm``: ``s_churn``, ``s_tmin``, ``s_tmax``,
+        ``s_noise``; ``unipc``: ``order`` (2), ``variant`` ("bh2"), ``corrector``, ``corrector_order``; ``pc``: ``snr``
+        (0.1), ``n_corrector``, ``predictor``, ``norm``; ``ode``: ``solver`` ("rk4", "heun", "euler",
+        "dopri5"), ``rtol``, ``atol``; ``annealed_langevin``: ``snr`` or ``step_size``, ``n_inner``),
+        ``x_T``, ``init``, ``divergence``, ``grad`` (keep autograd on for torch scores; default off),
+        ``dtype``, ``device``, ``progress``, ``save_at`` (forward times), ``brownian`` (the noise of an
+        explicit-grid SDE solve; default :class:`~sdekit_diffusion.stepnoise.StepNoise`), and ``return_solution=True``
+        for the :class:`sdekit.Solution` (``stats["nfe"]`` = score evaluations; ``sol.samples`` the
+        result; for the data-prediction samplers ``ts`` are log-SNR values and ``ys`` scaled states).
 
     Returns
     -------
-    ``(n, d)`` array of the backend's kind (NumPy or torch).
+    ``(n, *shape)`` array of the backend's kind (NumPy or torch).
 
     Example
     -------
@@ -253,72 +434,131 @@ def sample(forward, score, n, d, *, method="euler_maruyama", n_steps=1000, eps=1
     >>> x = skd.sample(vp, mix.perturbed(vp), 2000, 1, n_steps=200, seed=0, backend="numpy")
     >>> x.shape, round(float((x > 0).mean()), 1)
     ((2000, 1), 0.7)
+    >>> x = skd.sample(vp, mix.perturbed(vp), 2000, 1, method="dpm_solver", nfe=10, seed=0)
+    >>> round(float((x > 0).mean()), 1)
+    0.7
     """
-    name = ALIASES.get(method, method) if isinstance(method, str) else method
-    if name not in METHODS:
-        raise InvalidArgumentError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    n, d = check_count("n", n), check_count("d", d)
-    T = check_real("forward.T", getattr(forward, "T", 1.0), low=0.0, low_open=True)
-    eps = check_real("eps", eps, low=0.0)
-    if not eps < T:
-        raise InvalidArgumentError(f"eps must be in [0, T={T}); got {eps}")
-    score = as_score(score)
-    x_T = options.pop("x_T", None)
-    if x_T is None:
-        if not hasattr(forward, "prior_sample"):
-            raise InvalidArgumentError("forward has no prior_sample(n, d, seed); pass x_T=")
-        x_T = forward.prior_sample(n, d, seed)
-    elif tuple(getattr(x_T, "shape", np.shape(x_T))) != (n, d):
-        raise ShapeError(f"x_T must have shape (n, d) = ({n}, {d}); got {tuple(getattr(x_T, 'shape', np.shape(x_T)))}")
+    name = method_name(method)
+    n = check_count("n", n)
+    shape = _check_shape(shape)
+    cost_options = {k: options[k] for k in ("n_corrector", "n_inner", "solver") if k in options}
+    plan = sampling_plan(forward, name, n_steps=n_steps, nfe=nfe, schedule=schedule, times=times, rho=rho, eps=eps,
+                         t_start=t_start, final_denoise=final_denoise, **cost_options)
+    T = float(forward.T) if hasattr(forward, "T") else 1.0
+    t0, t1 = float(plan.times[0]), float(plan.times[-1])
+    x_T, init = options.pop("x_T", None), options.pop("init", None)
     return_solution = options.pop("return_solution", False)
     if not isinstance(return_solution, (bool, np.bool_)):
         raise InvalidArgumentError(f"return_solution must be a bool; got {return_solution!r}")
-    device = _torch_device(score) if backend == "auto" else None
-    if device is not None:
+    grad = options.pop("grad", False)
+    if not isinstance(grad, (bool, np.bool_)):
+        raise InvalidArgumentError(f"grad must be a bool; got {grad!r}")
+    divergence = options.pop("divergence", None)
+    save_at = options.pop("save_at", None)
+    solve_kw = {k: options.pop(k) for k in ("dtype", "device", "progress") if k in options}
+    brownian = options.pop("brownian", None)
+    base = as_score(score)
+    if batch_size is not None:
+        base = base.batched(batch_size)
+    counted = _Counted(base)
+    x_start = _start_state(forward, n, shape, x_T, init, t0, seed, T)
+
+    use_torch = backend == "torch" or (backend == "auto" and (counted.kind == "torch" or AL.is_torch(x_start)))
+    if use_torch:
         import torch
 
-        x_T = x_T if torch.is_tensor(x_T) else torch.as_tensor(np.asarray(x_T), dtype=torch.float64)
-        x_T = x_T.to(device)
-    divergence = options.pop("divergence", None)
-    span = (0.0, T - eps)
-    solve_kw = {k: options.pop(k) for k in ("dtype", "device", "progress", "save_at") if k in options}
-    solve_kw.update(n_steps=n_steps, seed=seed, backend=backend)
+        mdtype, mdevice = _torch_target(counted)
+        if not torch.is_tensor(x_start):
+            dtype = mdtype if mdtype in (torch.float32, torch.float64) else \
+                (torch.float32 if mdtype is not None else torch.float64)
+            x_start = torch.as_tensor(np.asarray(x_start), dtype=dtype)
+        elif x_start.dtype not in (torch.float32, torch.float64):
+            x_start = x_start.to(torch.float32)
+        if "device" not in solve_kw and mdevice is not None:
+            x_start = x_start.to(mdevice)
 
-    if name == "ode":
-        solver = options.pop("solver", "rk4")
-        if solver == "dopri5":
-            rtol = check_real("rtol", options.pop("rtol", 1e-6), low=0.0)
-            solve_kw["method"] = sk.solvers.Dopri5(rtol=rtol, atol=check_real("atol", options.pop("atol", 1e-8), low=0.0))
-        else:
-            solve_kw["method"] = solver
-        problem = probability_flow(forward, score, T=T, divergence=divergence)
+    if name in LOGSNR_METHODS:
+        solver = _method_solver(name, plan, T, None, forward, options)
+        if options:
+            raise InvalidArgumentError(f"unknown options for method {method!r}: {sorted(options)}")
+        if divergence is not None:
+            raise InvalidArgumentError(f"divergence applies to the reversed SDE; {name!r} needs a linear forward process")
+        problem = logsnr_problem(forward, counted, eta=getattr(solver, "eta", 0.0) if solver.stochastic else 0.0)
+        lam = plan.grid.logsnr
+        if not np.all(np.isfinite(lam)):
+            raise InvalidArgumentError(f"{name!r} integrates in log-SNR, which is infinite at σ = 0 (t = "
+                                       f"{t1}): stop at eps > 0 (final_denoise=True takes the last step to σ = 0)")
+        y0 = problem.to_scaled(t0, x_start)
+        if save_at is not None:
+            solve_kw["save_at"] = np.sort([problem.logsnr(t) for t in np.atleast_1d(save_at)])
+        _grid_noise(problem, solve_kw, brownian, n, shape, lam, seed, y0)
+        run = lambda: sk.solve(problem, y0, (float(lam[0]), float(lam[-1])), grid=lam, method=solver, seed=seed,
+                               backend=backend, **solve_kw)
+        finish = lambda y: problem.from_scaled(t1, y)
+    elif _variable(name, plan, options) != "t":
+        variable = options.pop("variable", None) or _variable(name, plan, options)
+        solver = _method_solver(name, plan, T, None, forward, options)
+        if options:
+            raise InvalidArgumentError(f"unknown options for method {method!r}: {sorted(options)}")
+        sigmas = plan.grid.sigmas
+        if not np.all(sigmas > 0):
+            raise InvalidArgumentError(f"variable={variable!r} needs a positive noise level at the end (t = {t1}): "
+                                       "stop at eps > 0 (final_denoise=True takes the step to σ = 0)")
+        eta = 0.0 if name == "ode" else 1.0
+        build = sigma_problem if variable == "sigma" else integrating_factor_problem
+        problem = build(forward, counted, eta=eta)
+        clock = problem.clock(sigmas)
+        y0 = problem.to_state(t0, x_start)
+        if save_at is not None:
+            solve_kw["save_at"] = np.sort(problem.clock([scaled_sigma(forward, t) for t in np.atleast_1d(save_at)]))
+        _grid_noise(problem, solve_kw, brownian, n, shape, clock, seed, y0)
+        run = lambda: sk.solve(problem, y0, (float(clock[0]), float(clock[-1])), grid=clock, method=solver, seed=seed,
+                               backend=backend, **solve_kw)
+        finish = lambda y: problem.from_state(t1, y)
     else:
-        problem = reverse(forward, score, T, divergence=divergence)
-        if name in ("euler_maruyama", "heun"):
-            solve_kw["method"] = name
-        elif name == "pc":
-            n_corrector = check_count("n_corrector", options.pop("n_corrector", 1))
-            corr = LangevinCorrector(score, options.pop("snr", 0.1), T=T, n_steps=n_corrector,
-                                     norm=options.pop("norm", "batch"))
-            predictor = options.pop("predictor", "reverse_diffusion")
-            if predictor == "reverse_diffusion":
-                solve_kw["method"] = ReverseDiffusionPC(forward, score, T, corr)
-            elif predictor in ("euler_maruyama", "em"):
-                solve_kw["method"] = PredictorCorrector(corrector=corr)
-            else:
-                raise InvalidArgumentError(f'predictor must be "reverse_diffusion" or "euler_maruyama"; got {predictor!r}')
-        elif name == "ancestral":
-            solve_kw["method"] = Ancestral(forward, score, T)
+        options.pop("variable", None)
+        score_flat = _flat(counted, shape)
+        solver = _method_solver(name, plan, T, score_flat, forward, options)
+        if options:
+            raise InvalidArgumentError(f"unknown options for method {method!r}: {sorted(options)}")
+        if name == "ode":
+            problem = probability_flow(forward, counted, T=T, divergence=divergence)
         else:
-            snr, step_size = options.pop("snr", None), options.pop("step_size", None)
-            if snr is None and step_size is None:
-                snr = 0.3
-            solve_kw["method"] = AnnealedLangevin(forward, score, T, step_size=0.1 if step_size is None else step_size,
-                                                  n_inner=options.pop("n_inner", 2), snr=snr)
-    if options:
-        raise InvalidArgumentError(f"unknown options for method {method!r}: {sorted(options)}")
-    sol = sk.solve(problem, x_T, span, **solve_kw)
-    return sol if return_solution else sol.ys[-1]
+            problem = reverse(forward, counted, T, divergence=divergence)
+        span = (T - t0, T - t1)
+        if save_at is not None:
+            solve_kw["save_at"] = np.sort(T - np.atleast_1d(np.asarray(save_at, dtype=np.float64)))
+        if isinstance(solver, sk.solvers.Dopri5):
+            grid_kw = {"n_steps": plan.n_steps}
+        elif plan.schedule == "uniform" and t0 == T:
+            grid_kw = {"n_steps": plan.n_steps}  # Song et al.'s grid, on the same Brownian path as ever
+        else:
+            grid_kw = {"grid": T - plan.times}
+            _grid_noise(problem, solve_kw, brownian, n, shape, grid_kw["grid"], seed, x_start)
+        if brownian is not None:
+            solve_kw.setdefault("brownian", brownian)
+        run = lambda: sk.solve(problem, x_start, span, method=solver, seed=seed, backend=backend, **grid_kw,
+                               **solve_kw)
+        finish = lambda x: x
+
+    def solve_and_finish():
+        sol = run()
+        x = finish(sol.ys[-1])
+        if plan.final_denoise:
+            x = logsnr_problem(forward, counted).denoise(t1, x)
+        return sol, x
+
+    if use_torch and not grad:
+        import torch
+
+        with torch.no_grad():
+            sol, x = solve_and_finish()
+    else:
+        sol, x = solve_and_finish()
+    sol.stats["nfe"] = counted.calls
+    sol.stats["nfe_planned"] = plan.nfe
+    sol.samples = x
+    return sol if return_solution else x
 
 
-__all__ = ["sample", "Ancestral", "AnnealedLangevin", "ReverseDiffusionPC", "METHODS"]
+__all__ = ["sample", "Ancestral", "AnnealedLangevin", "ReverseDiffusionPC", "METHODS", "ALIASES"]

@@ -131,6 +131,35 @@ class LinearSDE(sk.SDE):
     def _diffusion(self, t, x):
         return 0.0 * x + self.diffusion_coef(t)
 
+    # --- the scaled noise level (EDM's sigma) and its inverse -------------------------------------------------
+    def scaled_sigma(self, t):
+        r"""EDM's noise level :math:`\tilde σ_t = s_t / m_t` of the scaled state ``(x_t - c_t)/m_t = x_0 + \tilde σ_t ε``.
+
+        Every linear forward process is, in the scaled state, the same process ``x_0 + σ ε``
+        run on its own clock ``σ = \tilde σ_t`` (Karras et al. 2022, Sec. 4); the log-SNR is
+        ``λ_t = -log \tilde σ_t``. Subclasses give closed forms; this default divides the marginals.
+        """
+        m, s = (float(v) for v in self.marginal(float(t))[:2])
+        return s / m
+
+    def time_at(self, sigma):
+        r"""The forward time ``t`` with ``scaled_sigma(t) = sigma`` (``\tilde σ`` increases with t).
+
+        Default: Brent's method on ``[0, T]`` (the bracket doubled past ``T`` for a level beyond
+        ``\tilde σ_T``, e.g. EDM's churn); subclasses give closed forms.
+        """
+        from scipy.optimize import brentq
+
+        sigma = float(sigma)
+        if not sigma > 0:
+            return 0.0
+        hi = float(self.T)
+        while self.scaled_sigma(hi) < sigma:
+            hi *= 2.0
+            if hi > 1e12:
+                raise InvalidArgumentError(f"no time t has scaled_sigma(t) = {sigma} for {self!r}")
+        return brentq(lambda t: self.scaled_sigma(t) - sigma, 0.0, hi, xtol=1e-300, rtol=1e-15, maxiter=200)
+
     def transition(self, t_from, t_to):
         r"""``(a, v)`` with ``x_{t_to} | x_{t_from} ~ N(a x_{t_from} + b, v I)`` (``t_from < t_to``):
         ``a = m(t_to)/m(t_from)``, ``v = s(t_to)² − a² s(t_from)²``; the shift ``b`` and the
@@ -197,6 +226,14 @@ class VESDE(LinearSDE):
     def _drift(self, t, x):
         return 0.0 * x
 
+    def scaled_sigma(self, t):
+        """``sqrt(σ(t)² − σ_min²) = σ_min sqrt(expm1(2 t ln(σ_max/σ_min)))`` (``m_t = 1``)."""
+        return self.sigma_min * math.sqrt(math.expm1(2.0 * self._log_ratio * float(t)))
+
+    def time_at(self, sigma):
+        """``t = log1p((σ/σ_min)²) / (2 ln(σ_max/σ_min))``."""
+        return math.log1p((float(sigma) / self.sigma_min) ** 2) / (2.0 * self._log_ratio)
+
     def marginal(self, t):
         s = self.sigma(t)
         return 1.0 + 0.0 * s, Ar.sqrt(s * s - self.sigma_min**2) if not isinstance(s, float) else \
@@ -236,6 +273,18 @@ class VPSDE(LinearSDE):
     def diffusion_coef(self, t):
         return math.sqrt(self.beta(float(t)))
 
+    def t_of_B(self, B):
+        """The time with ``B(t) = B`` (the positive root of ``β_min t + ½(β_max − β_min) t² = B``, cancellation-free)."""
+        return 2.0 * B / (self.beta_min + math.sqrt(self.beta_min ** 2 + 2.0 * (self.beta_max - self.beta_min) * B))
+
+    def scaled_sigma(self, t):
+        """``s_t/m_t = sqrt(expm1(B(t)))``."""
+        return math.sqrt(math.expm1(self.B(float(t))))
+
+    def time_at(self, sigma):
+        """``B = log1p(σ²)``, then :meth:`t_of_B`."""
+        return self.t_of_B(math.log1p(float(sigma) ** 2))
+
     def marginal(self, t):
         B = self.B(t)
         if isinstance(B, float):
@@ -260,6 +309,14 @@ class SubVPSDE(VPSDE):
     def diffusion_coef(self, t):
         t = float(t)
         return math.sqrt(self.beta(t) * -math.expm1(-2.0 * self.B(t)))
+
+    def scaled_sigma(self, t):
+        """``(1 − e^{−B}) e^{B/2} = 2 sinh(B/2)``."""
+        return 2.0 * math.sinh(0.5 * self.B(float(t)))
+
+    def time_at(self, sigma):
+        """``B = 2 asinh(σ/2)``, then :meth:`VPSDE.t_of_B`."""
+        return self.t_of_B(2.0 * math.asinh(0.5 * float(sigma)))
 
     def marginal(self, t):
         B = self.B(t)
@@ -310,8 +367,122 @@ class OUSDE(LinearSDE):
         m = self.marginal(t)[0]
         return self.mu * (1.0 - m)
 
+    def scaled_sigma(self, t):
+        """``s_t/m_t = p sqrt(expm1(2θt))`` with ``p = σ/sqrt(2θ)``."""
+        return self.prior_std * math.sqrt(math.expm1(2.0 * self.theta * float(t)))
+
+    def time_at(self, sigma):
+        """``t = log1p((σ/p)²) / (2θ)``."""
+        return math.log1p((float(sigma) / self.prior_std) ** 2) / (2.0 * self.theta)
+
     def __repr__(self):
         return f"OUSDE(theta={self.theta}, sigma={self.sigma_}, mu={self.mu}, T={self.T})"
 
 
-__all__ = ["LinearSDE", "VESDE", "VPSDE", "SubVPSDE", "OUSDE", "Transition", "gaussian_transition"]
+class EDMSDE(LinearSDE):
+    r"""Karras et al.'s (2022) process: :math:`x_σ = x_0 + σ ε` with :math:`σ(t) = t` on ``[0, σ_max]``.
+
+    :math:`dx = \sqrt{2t}\,dW` (``g² = dσ²/dt``), ``marginal(t) = (1, t)``, ``T = sigma_max``,
+    prior :math:`\mathcal N(0, σ_{max}^2 I)`. ``sigma_min`` is where sampling stops by default
+    (``t_min``: :func:`~sdekit_diffusion.sample` uses it when ``eps`` is not given). The time is
+    the noise level itself, so EDM's σ-grids are grids in t.
+
+    >>> edm = EDMSDE()
+    >>> edm.T, edm.t_min, float(edm.marginal(3.0)[1])
+    (80.0, 0.002, 3.0)
+    """
+
+    def __init__(self, sigma_min=0.002, sigma_max=80.0):
+        self.sigma_min = _check_positive("sigma_min", sigma_min)
+        self.sigma_max = _check_positive("sigma_max", sigma_max)
+        if self.sigma_max <= self.sigma_min:
+            raise InvalidArgumentError(f"sigma_max must exceed sigma_min; got {sigma_min}, {sigma_max}")
+        self.T = self.prior_std = self.sigma_max
+        self.t_min = self.sigma_min
+        super().__init__()
+
+    def drift_coef(self, t):
+        return 0.0
+
+    def _drift(self, t, x):
+        return 0.0 * x
+
+    def diffusion_coef(self, t):
+        return math.sqrt(2.0 * max(float(t), 0.0))
+
+    def marginal(self, t):
+        if isinstance(t, (int, float)):
+            return 1.0, float(t)
+        return 1.0 + 0.0 * t, t + 0.0
+
+    def scaled_sigma(self, t):
+        return float(t)
+
+    def time_at(self, sigma):
+        return float(sigma)
+
+    def __repr__(self):
+        return f"EDMSDE(sigma_min={self.sigma_min}, sigma_max={self.sigma_max})"
+
+
+class DiscreteVPSDE(LinearSDE):
+    r"""The continuous-time VP process of a discrete DDPM schedule :math:`\bar α_0, …, \bar α_{N-1}`.
+
+    Step ``k`` sits at ``t_k = (k + 1)/N``; :math:`\log m_t = \tfrac12\log\bar α(t)` is
+    interpolated linearly in ``t`` between the steps (and from ``m_0 = 1`` at ``t = 0``), as in
+    the discrete-time wrapper of DPM-Solver (Lu et al. 2022, App. of v2); ``s_t = sqrt(1 − m_t²)``,
+    ``β(t) = −2 d log m/dt`` (piecewise constant), ``g = sqrt(β)``. The model of step ``k`` is
+    fed the (fractional) timestep ``t N − 1`` (:meth:`timestep`); sampling stops at
+    ``t_min = 1/N`` (timestep 0) by default. Build it from a diffusers scheduler with
+    :meth:`from_scheduler` (see :func:`sdekit_scores.from_diffusers`, which uses the same map).
+
+    >>> import numpy as np
+    >>> betas = np.linspace(1e-4, 0.02, 1000)
+    >>> fwd = DiscreteVPSDE(np.cumprod(1 - betas))
+    >>> round(float(fwd.marginal(1.0)[0] ** 2), 8) == round(float(np.prod(1 - betas)), 8), fwd.timestep(0.5)
+    (True, 499.0)
+    """
+
+    def __init__(self, alphas_cumprod):
+        from sdekit_scores.discrete import DiscreteSchedule
+
+        self.schedule = alphas_cumprod if isinstance(alphas_cumprod, DiscreteSchedule) else \
+            DiscreteSchedule(alphas_cumprod)
+        self.t_min = 1.0 / self.schedule.N
+        super().__init__()
+
+    @classmethod
+    def from_scheduler(cls, scheduler):
+        """From a diffusers scheduler (its ``alphas_cumprod``, or its config's betas)."""
+        from sdekit_scores.discrete import DiscreteSchedule
+
+        return cls(DiscreteSchedule.from_scheduler(scheduler))
+
+    def beta(self, t):
+        return self.schedule.beta(float(t))
+
+    def drift_coef(self, t):
+        return -0.5 * self.beta(t)
+
+    def diffusion_coef(self, t):
+        return math.sqrt(self.beta(t))
+
+    def marginal(self, t):
+        return self.schedule.marginal(t)
+
+    def scaled_sigma(self, t):
+        return self.schedule.scaled_sigma(float(t))
+
+    def time_at(self, sigma):
+        return self.schedule.time_at(float(sigma))
+
+    def timestep(self, t):
+        """The model's (fractional) timestep at forward time ``t``: ``t N − 1``."""
+        return self.schedule.timestep(t)
+
+    def __repr__(self):
+        return f"DiscreteVPSDE(N={self.schedule.N})"
+
+
+__all__ = ["LinearSDE", "VESDE", "VPSDE", "SubVPSDE", "OUSDE", "EDMSDE", "DiscreteVPSDE", "Transition",
+           "gaussian_transition"]

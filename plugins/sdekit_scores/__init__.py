@@ -5,7 +5,9 @@ A **score** is any callable ``score(t, x) -> (n, d)`` giving :math:`\nabla_x\log
 
 * analytic laws with exact scores: :class:`Gaussian`, :class:`GaussianMixture`
   (``sample``, ``log_prob``, ``score``, ``cdf`` in 1-D, ``perturbed(sde)``);
-* adapters :func:`from_epsilon`, :func:`from_denoiser`, :func:`as_score`;
+* adapters :func:`from_epsilon`, :func:`from_denoiser`, :func:`from_x0`, :func:`from_v`,
+  :func:`from_sigma_denoiser` (k-diffusion/EDM ``D(x, σ)``), :func:`as_score`, and (torch)
+  :func:`from_diffusers` for a diffusers UNet with its discrete scheduler (:class:`DiscreteSchedule`);
 * transformations (not solvers): :func:`reverse` (Anderson's reverse-time SDE,
   divergence term included), :func:`probability_flow`, :func:`langevin_sde`;
 * :class:`LangevinCorrector` for the core ``predictor_corrector`` method;
@@ -23,7 +25,8 @@ SDE(noise='diagonal', calculus='ito', additive=True)
 from .analytic import Gaussian, GaussianMixture, PerturbedScore, marginal_parts
 from .corrector import LangevinCorrector
 from .optional import lazy_parts, torch_installed
-from .protocol import Score, as_score, from_denoiser, from_epsilon
+from .discrete import DiscreteSchedule
+from .protocol import Score, as_score, from_denoiser, from_epsilon, from_sigma_denoiser, from_v, from_x0
 from .reverse import ReversedSDE, divergence_autograd, divergence_fd, langevin_sde, probability_flow, reverse
 
 # The torch parts, imported on first access: the analytic part works without torch, and
@@ -33,10 +36,12 @@ _TORCH_PARTS = {
     "dsm_loss": "losses", "ssm_loss": "losses", "esm_loss": "losses",
     "train": "training",
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "CheckpointError": "checkpoint",
+    "from_diffusers": "pretrained",
 }
 
 __all__ = [
-    "Score", "as_score", "from_epsilon", "from_denoiser", "Gaussian", "GaussianMixture", "PerturbedScore",
+    "Score", "as_score", "from_epsilon", "from_denoiser", "from_x0", "from_v", "from_sigma_denoiser",
+    "DiscreteSchedule", "Gaussian", "GaussianMixture", "PerturbedScore",
     "marginal_parts", "reverse", "probability_flow", "langevin_sde", "ReversedSDE", "divergence_fd",
     "divergence_autograd", "LangevinCorrector",
 ]

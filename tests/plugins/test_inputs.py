@@ -194,7 +194,7 @@ CASES = [
     ("gaussian_transition", lambda: skd.gaussian_transition(OU, 0.1, 0.2), I, "marginal"),
     ("gaussian_transition t nan", lambda: skd.gaussian_transition(VP, NAN, 0.2), I, "t must"),
     # --- samplers -------------------------------------------------------------------------------------------------
-    ("sample method", lambda: _sample(method="ddim"), I, "method"),
+    ("sample method", lambda: _sample(method="ddim2"), I, "method"),
     ("sample method unhashable", lambda: _sample(method=["em"]), I, "method"),
     ("sample n float", lambda: _sample(n=10.5), I, "n must"),
     ("sample n zero", lambda: _sample(n=0), I, "n must"),
@@ -326,8 +326,8 @@ _NOT_FINITE = st.one_of(st.sampled_from([NAN, INF, -INF, "1.0", None, 1j, True])
 ]))
 def test_plugin_parameters_refuse_non_finite_and_non_real_values(bad, case):
     name, fn = case
-    if bad is None and name in ("grad_clip", "first_step"):
-        return  # None is their documented default ("no clipping", "(T - eps)/100")
+    if bad is None and name in ("grad_clip", "first_step", "eps"):
+        return  # None is their documented default ("no clipping", "(T - eps)/100", forward.t_min or 1e-3)
     _refused(lambda: fn(bad), InvalidArgumentError, name)
 
 
