@@ -145,8 +145,13 @@ def find_parameters(*functions):
     out, seen = [], set()
     for fn in functions:
         _collect(fn, out, seen, 0)
+    return _unique_trainable(out)
+
+
+def _unique_trainable(params):
+    """The tensors of ``params`` that require gradients, each once (by identity), in first-seen order."""
     unique, ids = [], set()
-    for p in out:
+    for p in params:
         if id(p) not in ids and p.requires_grad:
             ids.add(id(p))
             unique.append(p)
@@ -167,12 +172,7 @@ def resolve_parameters(adjoint_params, sde, prior=None):
     for i, p in enumerate(params):
         if not isinstance(p, torch.Tensor):
             raise InvalidArgumentError(f"adjoint_params[{i}] must be a torch.Tensor; got {type(p).__name__}")
-    unique, ids = [], set()
-    for p in params:
-        if id(p) not in ids and p.requires_grad:
-            ids.add(id(p))
-            unique.append(p)
-    return unique
+    return _unique_trainable(params)
 
 
 # -- the backward passes -------------------------------------------------------

@@ -19,13 +19,7 @@ from sdekit.solvers import get_solver  # noqa: E402
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These problems are tiny (tens of paths): one thread avoids thread hand-offs that dominate them.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 class NeuralSDE(torch.nn.Module):

@@ -18,12 +18,7 @@ from sdekit.errors import IncompatibleMethodError, InvalidArgumentError  # noqa:
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # torchsde's README example, written from memory; only the import differs.

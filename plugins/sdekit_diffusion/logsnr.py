@@ -41,20 +41,10 @@ import math
 import numpy as np
 
 import sdekit as sk
-from sdekit.errors import InvalidArgumentError
 from sdekit.testing.problems import check_real
 from sdekit_scores import as_score
-from sdekit_scores.analytic import marginal_parts
 
-from .sdes import LinearSDE
-
-
-def _scalar_parts(forward, t):
-    parts = marginal_parts(forward, t)
-    if any(p.ndim for p in parts):
-        raise InvalidArgumentError(f"this sampler needs scalar marginals (m_t, s_t, shift); {type(forward).__name__}"
-                                   f".marginal({t}) gave arrays of shapes {[p.shape for p in parts]}")
-    return tuple(float(p) for p in parts)
+from .sdes import LinearSDE, scalar_marginal
 
 
 def scaled_sigma(forward, t):
@@ -62,7 +52,7 @@ def scaled_sigma(forward, t):
     fn = getattr(forward, "scaled_sigma", None)
     if fn is not None:
         return float(fn(float(t)))
-    m, s, _ = _scalar_parts(forward, t)
+    m, s, _ = scalar_marginal(forward, t)
     return s / m
 
 
@@ -77,7 +67,7 @@ def time_at(forward, sigma):
             self.T = float(getattr(forward, "T", 1.0))
 
         def scaled_sigma(self, t):
-            m, s, _ = _scalar_parts(forward, t)
+            m, s, _ = scalar_marginal(forward, t)
             return s / m
 
     return LinearSDE.time_at(_Shim(), sigma)
@@ -95,7 +85,7 @@ class _Denoiser:
         hit = self._cache.get(sigma)
         if hit is None:
             t = time_at(self.forward, sigma)
-            hit = self._cache[sigma] = (t,) + _scalar_parts(self.forward, t)
+            hit = self._cache[sigma] = (t,) + scalar_marginal(self.forward, t)
             if len(self._cache) > 4096:
                 self._cache.clear()
         return hit
@@ -104,7 +94,7 @@ class _Denoiser:
         d = self.score.denoise(t, x)
         if d is not None:
             return d
-        m, s, c = _scalar_parts(self.forward, t)
+        m, s, c = scalar_marginal(self.forward, t)
         num = x + self.score(t, x) * (s * s)
         return (num - c if c else num) * (1.0 / m)
 
@@ -114,11 +104,11 @@ class _Denoiser:
         return self.denoise(t, y * m + c if c else y * m)
 
     def to_scaled(self, t, x):
-        m, _, c = _scalar_parts(self.forward, t)
+        m, _, c = scalar_marginal(self.forward, t)
         return (x - c if c else x) * (1.0 / m)
 
     def from_scaled(self, t, y):
-        m, _, c = _scalar_parts(self.forward, t)
+        m, _, c = scalar_marginal(self.forward, t)
         return y * m + c if c else y * m
 
 

@@ -69,7 +69,8 @@ class Transition(NamedTuple):
     c_to: float
 
 
-def _scalar_marginal(forward, t):
+def scalar_marginal(forward, t):
+    """``(m_t, s_t, shift_t)`` of ``forward`` at ``t`` as floats; a typed error when they are arrays."""
     parts = marginal_parts(forward, t)
     if any(p.ndim for p in parts):
         raise InvalidArgumentError(f"this sampler needs scalar marginals (m_t, s_t, shift); {type(forward).__name__}"
@@ -95,8 +96,8 @@ def gaussian_transition(forward, t_from, t_to) -> Transition:
     >>> round(tr.a, 4), round(tr.b, 4), round(tr.v, 4)     # a = e^{-0.1}, b = 3 (1 - a)
     (0.9048, 0.2855, 0.0906)
     """
-    m0, s0, c0 = _scalar_marginal(forward, t_from)
-    m1, s1, c1 = _scalar_marginal(forward, t_to)
+    m0, s0, c0 = scalar_marginal(forward, t_from)
+    m1, s1, c1 = scalar_marginal(forward, t_to)
     a = m1 / m0
     return Transition(a, c1 - a * c0, max(s1 * s1 - a * a * s0 * s0, 0.0), m0, s0, c0, m1, s1, c1)
 

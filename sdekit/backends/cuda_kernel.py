@@ -143,6 +143,30 @@ def device_functions():
     return _DEVICE
 
 
+def commit_function(D):
+    """A device function ``commit(x, xn, out, slot, i)``: x <- xn, saved in row ``slot`` (when >= 0) if finite.
+
+    Returns whether every component of ``xn`` is finite (NaN fails ``v == v``, an infinity
+    fails ``v - v == 0``); a non-finite state is copied but not saved, and the kernel stops
+    that path. Shared by the SDE and ODE kernels.
+    """
+    cuda_module()
+
+    @cuda.jit(device=True)
+    def commit(x, xn, out, slot, i):
+        finite = True
+        for c in range(D):
+            v = xn[c]
+            finite = finite and v == v and v - v == 0.0
+            x[c] = v
+        if finite and slot >= 0:
+            for c in range(D):
+                out[slot, i, c] = x[c]
+        return finite
+
+    return commit
+
+
 def _bucket(n, size=4):
     return max(size, -(-int(n) // size) * size)
 
@@ -172,6 +196,7 @@ def sde_kernel_function(step, d, m, dtype, levels, skeleton_depth):
     cast = np.float32 if np.dtype(dtype) == np.float32 else np.float64
     f64, i64 = numba.float64, numba.int64
     D, M, KL, SKD = d, m, levels + 1, skeleton_depth
+    commit = commit_function(D)
     SKM, KLM = SKD * M, KL * M  # local array sizes must be constants, not products typed at run time
     skeleton_node = np.uint64(SKELETON << 32)
     u1, u32 = np.uint64(1), np.uint64(32)
@@ -289,18 +314,9 @@ def sde_kernel_function(step, d, m, dtype, levels, skeleton_depth):
                     hh[c] = cast(th[c])
                 t = times[step_i]
                 step(t, times[step_i + 1] - t, x, dw, hh, xn)
-                finite = True
-                for c in range(D):
-                    v = xn[c]
-                    finite = finite and v == v and v - v == 0.0
-                    x[c] = v
-                if not finite:
+                if not commit(x, xn, out, slots[step_i + 1], i):
                     bad[i] = step_i
                     return
-                s = slots[step_i + 1]
-                if s >= 0:
-                    for c in range(D):
-                        out[s, i, c] = x[c]
                 step_i += 1
             if top > 0:  # the next segment: pop the skeleton's pending right child
                 top -= 1
@@ -331,6 +347,7 @@ def ode_kernel_function(step, d, dtype):
     S = numba.float32 if np.dtype(dtype) == np.float32 else numba.float64
     i64, f64 = numba.int64, numba.float64
     D = d
+    commit = commit_function(D)
 
     def kernel(x0, out, slots, times, bad):
         i = cuda.grid(1)
@@ -348,18 +365,9 @@ def ode_kernel_function(step, d, dtype):
         for step_i in range(times.shape[0] - 1):
             t = times[step_i]
             step(t, times[step_i + 1] - t, x, none, none, xn)
-            finite = True
-            for c in range(D):
-                v = xn[c]
-                finite = finite and v == v and v - v == 0.0
-                x[c] = v
-            if not finite:
+            if not commit(x, xn, out, slots[step_i + 1], i):
                 bad[i] = step_i
                 return
-            s = slots[step_i + 1]
-            if s >= 0:
-                for c in range(D):
-                    out[s, i, c] = x[c]
 
     return kernel, (S[:, ::1], S[:, :, ::1], i64[::1], f64[::1], i64[::1])
 
