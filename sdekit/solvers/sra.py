@@ -1,11 +1,12 @@
 """Rößler's SRA1: strong order 1.5 for additive noise, with the space-time Lévy area."""
 
 from .base import Solver
+from .iterated import i10_over_h
 
 
 def _sra1_stages(terms, t, dt, x, dw):
     W, H = dw
-    i10 = H + 0.5 * W  # I_(1,0) / h = (1/h) int_t^{t+h} (W_s - W_t) ds, from the space-time area
+    i10 = i10_over_h(W, H)  # I_(1,0) / h = (1/h) int_t^{t+h} (W_s - W_t) ds, from the space-time area
     k1 = terms.drift(t, x)
     g0 = terms.diffusion(t, x)
     g1 = terms.diffusion(t + dt, x)

@@ -1,6 +1,7 @@
 """Rößler's SRIW1: strong order 1.5 for Itô SDEs with scalar or diagonal noise, with the space-time Lévy area."""
 
 from .base import Solver
+from .iterated import iterated_integrals  # noqa: F401  (also part of this module's surface)
 
 # SRIW1 (Rößler 2010; the coefficients as tabulated by StochasticDiffEq.jl). Stage i has drift
 # time c0[i] and diffusion time c1[i]; rows list the nonzero A/B coefficients of earlier stages.
@@ -15,16 +16,6 @@ BETA1 = (-1.0, 4.0 / 3.0, 2.0 / 3.0, 0.0)
 BETA2 = (-1.0, 4.0 / 3.0, -1.0 / 3.0, 0.0)
 BETA3 = (2.0, -4.0 / 3.0, -2.0 / 3.0, 0.0)
 BETA4 = (-2.0, 5.0 / 3.0, -2.0 / 3.0, 1.0)
-
-
-def iterated_integrals(dw, dt):
-    """``(I1, I11/sqrt h, I10/h, I111/h)`` per component from ``(dW, H)`` (diagonal/scalar noise).
-
-    ``I_(1,1) = (ΔW² - h)/2``, ``I_(1,1,1) = (ΔW³ - 3hΔW)/6``, ``I_(1,0) = h (H + ΔW/2)``.
-    """
-    W, H = dw
-    sq = dt**0.5
-    return W, (W * W - dt) * (0.5 / sq), H + 0.5 * W, (W * W * W - (3.0 * dt) * W) * (1.0 / (6.0 * dt))
 
 
 def _sriw1(terms, t, dt, x, dw):
