@@ -80,6 +80,24 @@ def test_adaptive_steps_are_the_same_on_numpy_and_numba(method):
     np.testing.assert_allclose(b.ys, a.ys, rtol=1e-10)
 
 
+@pytest.mark.parametrize("mode", [True, "per_path"], ids=["batch", "per_path"])
+@pytest.mark.parametrize("method", ["sri", "heun", "euler_maruyama"])
+def test_adaptive_steps_are_the_same_on_numpy_and_torch(method, mode):
+    # The controller runs on host floats from one reduction per attempt, so torch takes NumPy's step sequence.
+    torch = pytest.importorskip("torch")
+    calculus = "stratonovich" if method == "heun" else "ito"
+    sde = sk.SDE(lambda t, x: 0.5 * x, lambda t, x: 0.8 * x, calculus=calculus)
+    kw = dict(adaptive=mode, rtol=1e-3, atol=1e-6, n_paths=6, method=method, seed=4, save_at=[0.25, 0.5, 1.0])
+    a = sk.solve(sde, np.ones(1), (0.0, 1.0), backend="numpy", **kw)
+    b = sk.solve(sde, torch.ones(1, dtype=torch.float64), (0.0, 1.0), **kw)
+    assert b.backend == "torch"
+    assert np.array_equal(np.asarray(a.stats["n_accepted"]), np.asarray(b.stats["n_accepted"]))
+    assert np.array_equal(np.asarray(a.stats["n_rejected"]), np.asarray(b.stats["n_rejected"]))
+    if mode == "per_path":
+        assert len(set(np.asarray(a.stats["n_accepted"]).tolist())) > 1  # the paths did take their own steps
+    np.testing.assert_allclose(b.ys.numpy(), a.ys, rtol=1e-10, atol=1e-12)
+
+
 def _torch_and_numpy_problems():
     """The same problems written twice: with torch functions and with NumPy ones (the catalogue is NumPy-only)."""
     import torch

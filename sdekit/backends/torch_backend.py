@@ -222,12 +222,6 @@ class TorchBackend(Backend):
     def wrap_time(self, fn):
         return _TensorTime(fn)
 
-    def integrate_adaptive(self, solver, terms, x, plan, bm, aux_noise, progress, **options):
-        if options.get("per_path"):
-            raise BackendError('adaptive="per_path" runs on the NumPy and Numba backends; the torch backend steps '
-                               "the batch together (adaptive=True)")
-        return super().integrate_adaptive(solver, terms, x, plan, bm, aux_noise, progress, **options)
-
     def as_args_array(self, value, x, where):
         if isinstance(value, torch.Tensor):
             return value.to(device=x.device)
