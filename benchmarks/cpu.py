@@ -772,17 +772,14 @@ def main(argv=None):
         if args.markdown:
             print(f"wrote {report.write_page(args.markdown, {'cpu': results}, {'cpu': args.from_json})}")
         return 0
-    split = (lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None)
+    split = harness.split_list
     results = run_benchmarks(quick=args.quick, scale=args.scale, paths=args.paths, steps=args.steps, reps=args.reps,
                              problems=split(args.problems), rows=split(args.rows),
                              torchsde_fraction=args.torchsde_fraction, progress=not args.quiet)
     print(format_table(results))
     json_path = args.json if args.json is not None else (None if args.quick else DEFAULT_JSON)
     md_path = args.markdown if args.markdown is not None else (None if args.quick else DEFAULT_MARKDOWN)
-    if json_path:
-        print(f"wrote {harness.write_json(results, json_path)}")
-    if md_path:
-        print(f"wrote {report.write_page(md_path, {'cpu': results}, {'cpu': json_path} if json_path else None)}")
+    harness.write_outputs('cpu', results, json_path, md_path)
     return 0
 
 

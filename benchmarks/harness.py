@@ -312,3 +312,18 @@ def read_json(path):
         return None
     with open(path) as fh:
         return json.load(fh)
+
+
+def split_list(text):
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; empty or None -> None (a command line's comma-separated subset)."""
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def write_outputs(suite, results, json_path, md_path):
+    """Write a suite's results to ``json_path`` and re-render the page at ``md_path`` (either may be None/'')."""
+    import report  # the page renderer reads every suite's JSON; imported here because it imports this module
+
+    if json_path:
+        print(f"wrote {write_json(results, json_path)}")
+    if md_path:
+        print(f"wrote {report.write_page(md_path, {suite: results}, {suite: json_path} if json_path else None)}")

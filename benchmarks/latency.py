@@ -393,7 +393,6 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "--child":
         return child_main(argv[1:])
-    import report
 
     ap = argparse.ArgumentParser(prog="python benchmarks/latency.py", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller solves")
@@ -407,11 +406,7 @@ def main(argv=None):
     print(format_table(results))
     json_path = args.json if args.json is not None else (None if args.quick else DEFAULT_JSON)
     md_path = args.markdown if args.markdown is not None else (None if args.quick else DEFAULT_MARKDOWN)
-    if json_path:
-        print(f"wrote {harness.write_json(results, json_path)}")
-    if md_path:
-        paths = {"latency": json_path} if json_path else None
-        print(f"wrote {report.write_page(md_path, {'latency': results}, paths)}")
+    harness.write_outputs("latency", results, json_path, md_path)
     return 0
 
 

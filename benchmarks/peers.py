@@ -1048,17 +1048,14 @@ def main(argv=None):
         if args.markdown:
             print(f"wrote {report.write_page(args.markdown, {'peers': results}, {'peers': args.from_json})}")
         return 0
-    split = (lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None)
+    split = harness.split_list
     results = run_benchmarks(size=args.size, problems=split(args.problems), rows=split(args.rows), reps=args.reps,
                              slow_fraction=args.slow_fraction, progress=not args.quiet)
     print(format_table(results))
     full = args.size == "full"
     json_path = args.json if args.json is not None else (DEFAULT_JSON if full else None)
     md_path = args.markdown if args.markdown is not None else (DEFAULT_MARKDOWN if full else None)
-    if json_path:
-        print(f"wrote {harness.write_json(results, json_path)}")
-    if md_path:
-        print(f"wrote {report.write_page(md_path, {'peers': results}, {'peers': json_path} if json_path else None)}")
+    harness.write_outputs('peers', results, json_path, md_path)
     return 0
 
 

@@ -56,7 +56,8 @@ def _is_torch(a):
     return type(a).__module__.startswith("torch")
 
 
-def _cat(parts, axis):
+def concat(parts, axis):
+    """``parts`` joined along ``axis``, NumPy or torch as the arrays are."""
     if _is_torch(parts[0]):
         import torch
 
@@ -64,7 +65,8 @@ def _cat(parts, axis):
     return np.concatenate(parts, axis=axis)
 
 
-def _zeros(like, shape):
+def zeros_as(like, shape):
+    """Zeros of ``shape`` with ``like``'s dtype (and device, for torch)."""
     if _is_torch(like):
         import torch
 
@@ -148,14 +150,14 @@ class LogqpSDE(SDE):
         x = z[:, :self.d]
         f = self._f(t, x)
         u = self._control(f - self._h(t, x), self._g(t, x))
-        return _cat([f, 0.5 * _sum_last(u * u)], 1)
+        return concat([f, 0.5 * _sum_last(u * u)], 1)
 
     def _diffusion(self, t, z):
         x = z[:, :self.d]
         g = self._g(t, x)
         if self.kind == "general":
-            return _cat([g, _zeros(g, (g.shape[0], 1, g.shape[2]))], 1)
-        return _cat([g, _zeros(g, (g.shape[0], 1))], 1)
+            return concat([g, zeros_as(g, (g.shape[0], 1, g.shape[2]))], 1)
+        return concat([g, zeros_as(g, (g.shape[0], 1))], 1)
 
     def brownian_dim_for(self, d):
         return self.d + 1 if self.kind == "diagonal" else self.m
@@ -198,7 +200,7 @@ class PaddedNoise:
             self.increments = self._increments
 
     def _pad(self, w):
-        return _cat([w, _zeros(w, (w.shape[0], self.extra))], 1)
+        return concat([w, zeros_as(w, (w.shape[0], self.extra))], 1)
 
     def increment(self, s, t):
         return self._pad(self.base.increment(s, t))

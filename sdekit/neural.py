@@ -24,7 +24,7 @@ import numpy as np
 from . import philox
 from .errors import BackendError, IncompatibleMethodError, InvalidArgumentError
 from .brownian import BrownianPath
-from .logqp import LogqpSDE, PaddedNoise, prior_from
+from .logqp import LogqpSDE, PaddedNoise, concat, prior_from, zeros_as
 from .sde import as_sde
 from .solution import Solution
 from .solvers import get_solver
@@ -96,7 +96,7 @@ def solve_neural(sde, x0, t_span, *, adjoint, adjoint_params, logqp, options, me
     pad = prior is not None and sde.noise == "diagonal" and noise is not None
     if prior is not None:
         problem = LogqpSDE(sde, prior, event, m)
-        x_in = _append_zero(x)
+        x_in = concat([x, zeros_as(x, (x.shape[0], 1))], 1)  # the path KL starts at 0
         m_in, event_in = problem.brownian_dim_for(D + 1), (D + 1,)
     else:
         problem, x_in, m_in, event_in = sde, x, m, tuple(event)
@@ -150,14 +150,6 @@ def solve_neural(sde, x0, t_span, *, adjoint, adjoint_params, logqp, options, me
                     final_carry=carry, logqp=logqp_total, logqp_saved=logqp_saved, terms=terms)
 
 
-def _append_zero(x):
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        return torch.cat([x, torch.zeros((x.shape[0], 1), dtype=x.dtype, device=x.device)], dim=1)
-    return np.concatenate([x, np.zeros((x.shape[0], 1), dtype=x.dtype)], axis=1)
-
-
 def _strip_carry(carry, D):
     """A multistep carry of the augmented state cut back to the problem's ``D`` components."""
     if carry is None:
@@ -181,15 +173,7 @@ class _Pairwise:
 
 def _fresh_copy(noise):
     """A new :class:`~sdekit.BrownianPath` with ``noise``'s parameters (the same numbers), or ``noise`` itself."""
-    if type(noise) is not BrownianPath:
-        return noise
-    copy = BrownianPath(noise.n_paths, noise.dim, (noise.t0, noise.t1), seed=noise.seed, dtype=noise.dtype,
-                        backend=noise.backend, device=noise.device, segments=noise.segments,
-                        path_offset=noise.path_offset)
-    kernel = getattr(getattr(noise, "_source", None), "kernel", None)  # kernels agree only to rounding in the tails
-    if kernel is not None and noise.backend == "torch":
-        copy.set_kernel(kernel)
-    return copy
+    return noise.fresh_copy() if type(noise) is BrownianPath else noise
 
 
 def _adjoint_run(run, problem, x_in, be, plan, noise_for_pass, solver, n, event_in, m_in, params):

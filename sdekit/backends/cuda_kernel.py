@@ -148,7 +148,7 @@ def commit_function(D):
 
     Returns whether every component of ``xn`` is finite (NaN fails ``v == v``, an infinity
     fails ``v - v == 0``); a non-finite state is copied but not saved, and the kernel stops
-    that path. Shared by the SDE and ODE kernels.
+    that path. Shared by the SDE and ODE kernels, for the initial state as for every step.
     """
     cuda_module()
 
@@ -226,12 +226,8 @@ def sde_kernel_function(step, d, m, dtype, levels, skeleton_depth):
         rh = cuda.local.array(KLM, f64)
         z1s = cuda.local.array(KLM, f64)  # per level: the right sibling's normals (lanes 2, 3)
         z2s = cuda.local.array(KLM, f64)
-        for c in range(D):
-            x[c] = x0[i, c]
         bad[i] = -1
-        if slots[0] >= 0:
-            for c in range(D):
-                out[slots[0], i, c] = x[c]
+        commit(x, x0[i], out, slots[0], i)  # x0 was checked finite on the host
         sq_span = math.sqrt(span)
         sq_span12 = math.sqrt(span / 12.0)
         for c in range(M):  # the global root: W(t1) and the whole span's area
@@ -356,12 +352,8 @@ def ode_kernel_function(step, d, dtype):
         x = cuda.local.array(D, S)
         xn = cuda.local.array(D, S)
         none = cuda.local.array(1, S)
-        for c in range(D):
-            x[c] = x0[i, c]
         bad[i] = -1
-        if slots[0] >= 0:
-            for c in range(D):
-                out[slots[0], i, c] = x[c]
+        commit(x, x0[i], out, slots[0], i)  # x0 was checked finite on the host
         for step_i in range(times.shape[0] - 1):
             t = times[step_i]
             step(t, times[step_i + 1] - t, x, none, none, xn)
