@@ -2,7 +2,8 @@
 
 ``backend="numba"`` compiles the user's ``drift`` and ``diffusion`` with
 ``numba.njit`` (batched convention: ``(t, x[n, d]) -> [n, d]`` arrays, written
-with ``np.*``), fuses them with the solver's pure step and the Brownian tree
+with ``np.*``; ``np.sin`` and ``np.cos`` compile to the vectorisable versions of
+:mod:`.numba_math`, within 2 ulp of NumPy's), fuses them with the solver's pure step and the Brownian tree
 into one loop over chunks of paths, and runs the chunks on all threads
 (``numba.set_num_threads``). It returns the NumPy backend's numbers (to 1e-10
 relative in float64; the same tree nodes, the same float64 arithmetic), for
@@ -55,6 +56,7 @@ from numba.core.errors import NumbaError
 from ..errors import BackendError, InvalidArgumentError
 from ..solvers.base import Terms
 from ..solution import IntegrateResult
+from .numba_math import with_fast_math
 from .numpy_backend import NumpyBackend
 
 # Below this many path-steps (times dimension) the fused kernel's compilation costs
@@ -111,7 +113,8 @@ def jit_user_function(fn, name):
     except (KeyError, TypeError):
         pass
     try:
-        jitted = numba.njit(error_model="numpy")(fn)
+        # np.sin / np.cos become the vectorisable ones of .numba_math (C's scalar calls block SIMD; see there)
+        jitted = numba.njit(error_model="numpy")(with_fast_math(fn))
     except Exception as e:  # not a Python function at all (e.g. a bound method of a C type)
         raise _cannot_compile(name, fn, e) from None
     try:

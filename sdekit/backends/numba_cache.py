@@ -46,7 +46,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-_SOURCES = ("numba_kernel.py", "numba_cache.py")
+_SOURCES = ("numba_kernel.py", "numba_cache.py", "numba_math.py")
 
 
 def _kernel_version():
