@@ -204,8 +204,8 @@ class AnnealedLangevin(Solver):
     where it is ``s_{t'}²(2 − s_{t'}²/s_t²)``, between ``s_{t'}²`` and ``2 s_{t'}²``. The first move of
     each level uses ``max(α, α_0)``. On dense grids ``s_{t'} → s_t`` and ``α_0 → 0`` (the rule above
     decides, as in NCSN); with few levels (10 evaluations on VE: 5 levels, ``σ`` ratios ~8) it is what
-    moves a prior draw of scale ``σ_max`` to the data at all (docs/diffusion.md: end-state ``|x|`` 209 → 10
-    on the 16-D mixture). ``contract=False`` is Song & Ermon's algorithm unchanged.
+    moves a prior draw of scale ``σ_max`` to the data at all (docs/diffusion.md: end-state ``|x|`` 251 → 8
+    on the 16-D mixture, VE, Karras grid). ``contract=False`` is Song & Ermon's algorithm unchanged.
 
     >>> import sdekit as sk, sdekit_scores as sks
     >>> from sdekit_diffusion import VESDE, AnnealedLangevin
