@@ -215,6 +215,7 @@ CASES = [
     ("sample annealed step_size", lambda: _sample(method="annealed_langevin", step_size=INF), I, "step_size"),
     ("sample annealed step_size 0", lambda: _sample(method="annealed_langevin", step_size=0.0), I, "step_size"),
     ("sample annealed n_inner", lambda: _sample(method="annealed_langevin", n_inner=0), I, "n_inner"),
+    ("sample annealed contract", lambda: _sample(method="annealed_langevin", contract=1), I, "contract"),
     ("sample unknown option", lambda: _sample(method="euler_maruyama", snr=0.1), I, "unknown options"),
     ("sample forward T nan", lambda: skd.sample(type("F", (), {"T": NAN})(), SCORE, 10, 1), I, "T must"),
     ("Ancestral T nan", lambda: skd.Ancestral(VP, SCORE, NAN), I, "T must"),
