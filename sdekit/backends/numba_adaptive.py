@@ -43,6 +43,8 @@ where it surfaces as itself.
 
 from __future__ import annotations
 
+import time
+
 import numba
 import numpy as np
 from numba import types
@@ -54,6 +56,7 @@ PARALLEL_MIN_VALUES = 1 << 12
 # backend="numba" (fused=None) fuses attempts from this many values: there one call beats about
 # thirty NumPy operations on the batch; the compilation is paid once (cached on disk).
 FUSE_MIN_VALUES = 1 << 12
+REPROBE = 16  # attempts between two measurements of the mode not chosen (serial or parallel)
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 
 
@@ -158,8 +161,10 @@ class FusedAttempt:
         self.fn, self.generic = fn, generic
         self.carries, self.levy, self.rows = bool(carries), bool(levy), int(rows)
         self._threads = None
+        self._cost = {False: None, True: None}  # seconds per attempt, serial / parallel (smoothed)
+        self._calls = 0
 
-    def _parallel(self, n, d):
+    def _can_parallel(self, n, d):
         if n <= self.rows or n * d < PARALLEL_MIN_VALUES:
             return False
         if self._threads is None:
@@ -168,6 +173,27 @@ class FusedAttempt:
             _numba_threads.prepare()
             self._threads = numba.get_num_threads()
         return self._threads > 1
+
+    def _mode(self, n, d):
+        """Parallel or serial, whichever the last attempts measured cheaper.
+
+        A parallel call waits for its slowest thread: with another process on a
+        core it can cost more than a serial one. Both are measured first, and the
+        other mode again every ``REPROBE`` attempts (the load changes). The
+        numbers do not depend on the choice.
+        """
+        if not self._can_parallel(n, d):
+            return False
+        self._calls += 1
+        serial, parallel = self._cost[False], self._cost[True]
+        if parallel is None or serial is None:
+            return parallel is None
+        best = parallel <= serial
+        return (not best) if self._calls % REPROBE == 0 else best
+
+    def _record(self, mode, seconds):
+        old = self._cost[mode]
+        self._cost[mode] = seconds if old is None else 0.5 * (old + seconds)
 
     def __call__(self, t, h, x, dw, carry, rtol, atol):
         n, d = x.shape
@@ -187,8 +213,12 @@ class FusedAttempt:
         chunks = (n + self.rows - 1) // self.rows
         norms = np.empty(chunks)
         status = np.zeros(chunks, dtype=np.int64)
-        driver(self._parallel(n, d))(self.fn, float(t), float(h), x_c, w, area, c_in, x_next, c_out, float(rtol),
-                                     float(atol), self.rows, norms, status)
+        mode = self._mode(n, d)
+        run = driver(mode)
+        started = time.perf_counter()
+        run(self.fn, float(t), float(h), x_c, w, area, c_in, x_next, c_out, float(rtol), float(atol), self.rows, norms,
+            status)
+        self._record(mode, time.perf_counter() - started)
         if status.any():  # a user function raised: the generic attempt raises it as itself
             return self.generic(t, h, x, dw, carry, rtol, atol)
         return x_next, float(norms.max()), (c_out if self.carries else None)

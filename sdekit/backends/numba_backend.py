@@ -16,9 +16,16 @@ for an ODE). On a grid aligned with the path's tree (a seed-only solve; a
 ``brownian=`` path of matching segments) the kernel sweeps the tree block by
 block; on any other grid (save times off the grid, other ``brownian=`` paths)
 it descends to each time's leaf, as :meth:`BrownianPath.value` does (Lévy areas
-off the tree run on the shared loop). Otherwise (predictor–corrector,
-``dopri5``, other noise sources) the compiled user functions run on the shared
-loop of :mod:`sdekit.loop`, with the same numbers.
+off the tree run on the shared loop). Otherwise (predictor–corrector, other
+noise sources) the compiled user functions run on the shared loop of
+:mod:`sdekit.loop`, with the same numbers.
+
+Adaptive solves keep :mod:`sdekit.adaptive`'s driver; each attempt is one
+compiled, parallel call (:mod:`.numba_adaptive`: the method's pure error rule,
+the user's functions and the error norm) for float64 states whose functions
+take ``(t, x)`` (dopri5, Euler–Maruyama, Heun, SRA; ``fused=None``: from
+``FUSE_MIN_VALUES`` state values). Other attempts (float32 states, ``args=``,
+a rule Numba cannot compile such as SRI's) run as NumPy operations on the batch.
 
 Compilation: the generator, tree and driver kernels are cached on disk, so only
 the first use in a fresh environment compiles them; the step of a problem
@@ -66,6 +73,11 @@ AUTO_MIN_WORK = 1 << 28
 
 _JITTED = weakref.WeakKeyDictionary()  # user function -> numba dispatcher
 _RULES = {}  # solver rule -> numba dispatcher
+_UNFUSED = set()  # error rules whose fused attempt did not compile (the generic attempt runs them)
+
+
+class KernelCompileError(BackendError):
+    """Numba cannot compile a method's rule with the problem's functions (these compiled on their own)."""
 
 
 _NOISE_LINES = ("Failed in ", "- Resolution failure", "None", "During:", "File ", "^", "<source elided>")
@@ -206,6 +218,7 @@ class NumbaBackend(NumpyBackend):
         if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
             raise InvalidArgumentError(f"chunk must be a positive int; got {chunk!r}")
         self.fused, self.chunk = fused, chunk
+        self._attempt_stats = []
 
     # -- device="cuda": the fused per-path kernel of .cuda_kernel (set per solve by initial_state) --------
     def initial_state(self, x0, n, event, dtype, device):
@@ -335,8 +348,8 @@ class NumbaBackend(NumpyBackend):
                 try:
                     getattr(module, kernel).compile(signature)
                 except NumbaError as e:
-                    raise BackendError(f"Numba cannot compile method {method!r} with these functions "
-                                       f'({_error_text(e)}); use backend="numpy"') from e
+                    raise KernelCompileError(f"Numba cannot compile method {method!r} with these functions "
+                                             f'({_error_text(e)}); use backend="numpy"') from e
                 break
             except ImportError:  # cached code whose functions' module this process cannot import: compile anew
                 if not cache:
@@ -377,7 +390,7 @@ class NumbaBackend(NumpyBackend):
         if self.fused is False or getattr(self, "cuda_device", None) is not None or solver.n_aux:
             return None
         fused = solver.fused_attempt()
-        if fused is None or fused[0] is None:
+        if fused is None or fused[0] is None or fused[0] in _UNFUSED:
             return None
         # float32: Numba computes float32 arrays times Python floats in float64, NumPy in float32; the
         # generic attempt keeps NumPy's float32 numbers (and step sequence).
@@ -402,9 +415,15 @@ class NumbaBackend(NumpyBackend):
 
         rule, carries = fused
         levy = solver.levy_area is not None
-        module, compile_cache, compile_time = self._load_problem(
-            terms, x, float(t0), bm, levy, "attempt", attempt_type(), solver.name, attempt_rule=_rule(rule),
-            carries=carries)
+        try:
+            module, compile_cache, compile_time = self._load_problem(
+                terms, x, float(t0), bm, levy, "attempt", attempt_type(), solver.name, attempt_rule=_rule(rule),
+                carries=carries)
+        except KernelCompileError:
+            # A rule Numba cannot compile (SRI's tableau loops): the generic attempt runs it, with the same
+            # numbers; not tried again in this process.
+            _UNFUSED.add(rule)
+            return generic
         self._attempt_stats.append((compile_time, compile_cache))
         rows = chunk_rows(x.shape[1], bm.dim if bm is not None else 0, self.chunk, CHUNK_VALUES)
         return FusedAttempt(module.attempt, generic, carries=carries, levy=levy, rows=rows)
