@@ -184,9 +184,9 @@ def _rule(fn):
 def _with_compiled_helpers(fn):
     import types as pytypes
 
-    from .numba_cache import _names
+    from .numba_cache import code_names
 
-    helpers = {name: fn.__globals__[name] for name in _names(fn.__code__)
+    helpers = {name: fn.__globals__[name] for name in code_names(fn.__code__)
                if isinstance(fn.__globals__.get(name), pytypes.FunctionType)}
     if not helpers:
         return fn

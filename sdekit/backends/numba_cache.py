@@ -100,7 +100,7 @@ def _feed(h, obj, seen, depth):
         h.update(f"module-of:{obj.__module__}".encode())
         code = obj.__code__
         _feed_code(h, code)
-        for name in sorted(_names(code)):
+        for name in sorted(code_names(code)):
             if name in obj.__globals__:
                 h.update(f"global:{name}".encode())
                 if not _feed(h, obj.__globals__[name], seen, depth + 1):
@@ -134,11 +134,12 @@ def _feed_code(h, code):
             h.update(repr((type(c).__name__, c)).encode())
 
 
-def _names(code):
+def code_names(code):
+    """The global and attribute names ``code`` (and the code nested in it) reads."""
     out = set(code.co_names)
     for c in code.co_consts:
         if isinstance(c, pytypes.CodeType):
-            out |= _names(c)
+            out |= code_names(c)
     return out
 
 
