@@ -48,6 +48,7 @@ import time
 import numba
 import numpy as np
 from numba import types
+from numba.core.types.function_type import WrapperAddressProtocol
 
 STATUS_RAISED = 2  # numba_kernel.STATUS_RAISED: a user function raised inside the kernel
 # From this many state values (paths x dimension) an attempt runs in parallel: below, waking the
@@ -104,25 +105,19 @@ def attempt_type(dtype=np.float64):
     return f64(f64, f64, a, a, a, a, a, a, f64, f64)
 
 
-@numba.njit(**_OPTS)
-def _chunk(fn, t, dt, x, dw, h, carry, x_next, carry_next, rtol, atol, norms, status, c):
-    # A user function that raises cannot carry its exception out of a parallel region: record it.
-    try:
-        norms[c] = fn(t, dt, x, dw, h, carry, x_next, carry_next, rtol, atol)
-        status[c] = 0
-    except Exception:  # noqa: BLE001 - re-run by the generic attempt (FusedAttempt.__call__)
-        norms[c] = np.nan
-        status[c] = STATUS_RAISED
-
-
 def _run(fn, t, dt, x, dw, h, carry, x_next, carry_next, rtol, atol, rows, norms, status):
-    """Chunks of ``rows`` paths in parallel: ``norms[c]`` their error norms, ``status[c]`` 0 or a fault."""
+    """Chunks of ``rows`` paths in parallel: ``norms[c]`` their error norms, ``status[c]`` 0 or a fault.
+
+    ``fn`` returns -1 when a user function raised (an exception cannot leave a
+    parallel region, nor ``fn``'s C wrapper): the chunk's status records it.
+    """
     n = x.shape[0]
     for c in numba.prange(norms.size):
         i0 = c * rows
         i1 = min(i0 + rows, n)
-        _chunk(fn, t, dt, x[i0:i1], dw[i0:i1], h[i0:i1], carry[i0:i1], x_next[i0:i1], carry_next[i0:i1], rtol,
-               atol, norms, status, c)
+        e = fn(t, dt, x[i0:i1], dw[i0:i1], h[i0:i1], carry[i0:i1], x_next[i0:i1], carry_next[i0:i1], rtol, atol)
+        norms[c] = e
+        status[c] = STATUS_RAISED if e < 0.0 else 0
 
 
 _DRIVERS = {}
@@ -148,6 +143,26 @@ def driver(parallel):
     return _DRIVERS[parallel]
 
 
+class CompiledAddress(WrapperAddressProtocol):
+    """A compiled function as a first-class function value whose address is looked up once.
+
+    Passing the dispatcher itself makes Numba look its compiled version up on
+    every call (about 20 us of type hashing per attempt); this hands the driver the
+    address of its C wrapper directly.
+    """
+
+    def __init__(self, dispatcher, sig):
+        cres = dispatcher.get_compile_result(sig)
+        self._address = cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
+        self._sig, self.dispatcher = sig, dispatcher  # (the dispatcher keeps the machine code alive)
+
+    def __wrapper_address__(self):
+        return self._address
+
+    def signature(self):
+        return self._sig
+
+
 class FusedAttempt:
     """One problem's compiled attempt: ``(t, h, x, dw, carry, rtol, atol) -> (x_next, e, carry_next)``.
 
@@ -158,7 +173,8 @@ class FusedAttempt:
     """
 
     def __init__(self, fn, generic, *, carries, levy, rows):
-        self.fn, self.generic = fn, generic
+        self.fn = CompiledAddress(fn, attempt_type()) if isinstance(fn, numba.core.dispatcher.Dispatcher) else fn
+        self.generic = generic
         self.carries, self.levy, self.rows = bool(carries), bool(levy), int(rows)
         self._threads = None
         self._cost = {False: None, True: None}  # seconds per attempt, serial / parallel (smoothed)
@@ -224,4 +240,4 @@ class FusedAttempt:
         return x_next, float(norms.max()), (c_out if self.carries else None)
 
 
-__all__ = ["FusedAttempt", "chunk_norm", "attempt_type", "driver", "FUSE_MIN_VALUES", "PARALLEL_MIN_VALUES"]
+__all__ = ["FusedAttempt", "CompiledAddress", "chunk_norm", "attempt_type", "driver", "FUSE_MIN_VALUES", "PARALLEL_MIN_VALUES"]

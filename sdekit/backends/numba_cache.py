@@ -256,11 +256,18 @@ def attempt(t, dt, x, dw, h, carry, x_next, carry_next, rtol, atol):
 '''
 
 # The adaptive attempt's body: the rule with or without a carry (contract item 8 of sdekit.solvers.base).
-_ATTEMPT_CARRY = '''x1, err, c1 = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, (), {carry_arg})
-    copy_flat(carry_next, c1)
-    return chunk_norm(x, x1, err, x_next, rtol, atol)'''
-_ATTEMPT_PLAIN = '''x1, err = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, ())
-    return chunk_norm(x, x1, err, x_next, rtol, atol)'''
+# The driver calls it through its C wrapper, which carries no exception: a raise returns -1 (numba_adaptive).
+_ATTEMPT_CARRY = '''try:
+        x1, err, c1 = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, (), {carry_arg})
+        copy_flat(carry_next, c1)
+        return chunk_norm(x, x1, err, x_next, rtol, atol)
+    except Exception:  # noqa: BLE001 - re-run by the generic attempt, where it surfaces as itself
+        return -1.0'''
+_ATTEMPT_PLAIN = '''try:
+        x1, err = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, ())
+        return chunk_norm(x, x1, err, x_next, rtol, atol)
+    except Exception:  # noqa: BLE001 - re-run by the generic attempt, where it surfaces as itself
+        return -1.0'''
 
 
 def _terms_source(noise, flat):
