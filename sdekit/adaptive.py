@@ -47,7 +47,8 @@ from .solution import IntegrateResult
 from .terms import terms_rows
 from .validation import check_positive_int, check_real
 
-__all__ = ["StepLimitError", "AdaptivePlan", "adaptive_plan", "integrate_adaptive", "Controller"]
+__all__ = ["StepLimitError", "AdaptivePlan", "adaptive_plan", "integrate_adaptive", "Controller",
+           "generic_attempt"]
 
 
 @dataclass
@@ -130,6 +131,20 @@ def _norm(be, err, x, x_next, rtol, atol):
     return be.reduce_max(per_path)
 
 
+def generic_attempt(be, solver, terms):
+    """One attempt as array operations on the whole batch: ``(t, h, x, dw, carry, rtol, atol) -> (x_next, e, carry)``.
+
+    ``e`` is the batch's error norm (the module docstring's ``e``, maximised over
+    paths). The reference every backend's :meth:`~sdekit.backends.base.Backend.adaptive_attempt`
+    agrees with (the Numba backend compiles it into one parallel call).
+    """
+    def attempt(t, h, x, dw, carry, rtol, atol):
+        x_next, err, carry_next = solver.adaptive_step(terms, t, h, x, dw, (), carry)
+        return x_next, _norm(be, err, x, x_next, rtol, atol), carry_next
+
+    return attempt
+
+
 def _initial_step(be, terms, t, x, span, rtol, atol, q, ode):
     """Hairer & Wanner's starting step (II.4, 'Starting step size') for ODEs; a hundredth of the span for SDEs."""
     if not ode:
@@ -189,6 +204,8 @@ def _integrate(be, solver, terms, x, plan, bm, progress, rtol, atol, max_steps):
     per_attempt = solver.nfe_adaptive or solver.nfe_per_step
     snap = getattr(bm, "node_before", None)
     nfe = 0
+    # (built first: a backend that compiles the attempt binds the user functions every call below then uses)
+    attempt = be.adaptive_attempt(solver, terms, t, x, bm)
     h = plan.first_step
     if h is None:
         h = _initial_step(be, terms, t, x, span, rtol, atol, q, solver.kind == "ode")
@@ -227,9 +244,8 @@ def _integrate(be, solver, terms, x, plan, bm, progress, rtol, atol, max_steps):
                 dw = _levy_increment(bm, t, end)
             else:
                 dw = bm.increment(t, end)
-            x_next, err, carry_next = solver.adaptive_step(terms, t, h_try, x, dw, (), carry)
+            x_next, e, carry_next = attempt(t, h_try, x, dw, carry, rtol, atol)
             nfe += per_attempt
-            e = _norm(be, err, x, x_next, rtol, atol)
             last_bad = not math.isfinite(e)
             if e <= 1.0:  # (NaN compares False: rejected)
                 t, x, carry = end, x_next, carry_next

@@ -249,6 +249,18 @@ class Backend:
         """``(t, dt, x, dw, aux) -> x``, one step of ``solver``; the torch backend may compile it."""
         return partial(solver.step, terms)
 
+    def adaptive_attempt(self, solver, terms, t0, x, bm):
+        """``(t, h, x, dw, carry, rtol, atol) -> (x_next, e, carry_next)``: one attempt of the adaptive driver.
+
+        ``e`` is the batch's error norm; the default is array operations on the
+        whole batch (:func:`sdekit.adaptive.generic_attempt`). ``t0``, ``x`` (the
+        initial state) and ``bm`` (the noise, or None) tell a backend what it
+        compiles for (the Numba backend fuses the attempt into one call).
+        """
+        from ..adaptive import generic_attempt
+
+        return generic_attempt(self, solver, terms)
+
     def integrate_adaptive(self, solver, terms, x, plan, bm, aux_noise, progress, **options):
         """The generic adaptive controller of :mod:`sdekit.adaptive` (a backend may run it compiled)."""
         from ..adaptive import integrate_adaptive

@@ -17,9 +17,16 @@ for an ODE). On a grid aligned with the path's tree (a seed-only solve; a
 ``brownian=`` path of matching segments) the kernel sweeps the tree block by
 block; on any other grid (save times off the grid, other ``brownian=`` paths)
 it descends to each time's leaf, as :meth:`BrownianPath.value` does (Lévy areas
-off the tree run on the shared loop). Otherwise (predictor–corrector,
-``dopri5``, other noise sources) the compiled user functions run on the shared
-loop of :mod:`sdekit.loop`, with the same numbers.
+off the tree run on the shared loop). Otherwise (predictor–corrector, other
+noise sources) the compiled user functions run on the shared loop of
+:mod:`sdekit.loop`, with the same numbers.
+
+Adaptive solves keep :mod:`sdekit.adaptive`'s driver; each attempt is one
+compiled, parallel call (:mod:`.numba_adaptive`: the method's pure error rule,
+the user's functions and the error norm) for float64 states whose functions
+take ``(t, x)`` (dopri5, Euler–Maruyama, Heun, SRA; ``fused=None``: from
+``FUSE_MIN_VALUES`` state values). Other attempts (float32 states, ``args=``,
+a rule Numba cannot compile such as SRI's) run as NumPy operations on the batch.
 
 Compilation: the generator, tree and driver kernels are cached on disk, so only
 the first use in a fresh environment compiles them; the step of a problem
@@ -68,6 +75,11 @@ AUTO_MIN_WORK = 1 << 28
 
 _JITTED = weakref.WeakKeyDictionary()  # user function -> numba dispatcher
 _RULES = {}  # solver rule -> numba dispatcher
+_UNFUSED = set()  # error rules whose fused attempt did not compile (the generic attempt runs them)
+
+
+class KernelCompileError(BackendError):
+    """Numba cannot compile a method's rule with the problem's functions (these compiled on their own)."""
 
 
 _NOISE_LINES = ("Failed in ", "- Resolution failure", "None", "During:", "File ", "^", "<source elided>")
@@ -159,10 +171,33 @@ def _like(out, x):
 
 
 def _rule(fn):
+    """A solver's pure rule compiled by Numba, with the module-level helpers it calls compiled alike.
+
+    A rule may call a helper (``dopri5_attempt`` calls ``dopri5_step``); Numba types
+    a global Python function only when it is a dispatcher, so the rule is compiled
+    from a copy whose globals hold compiled copies of its helpers (recursively);
+    the Python functions themselves are left as they are.
+    """
     jitted = _RULES.get(fn)
     if jitted is None:
-        jitted = _RULES[fn] = numba.njit(error_model="numpy")(fn)
+        jitted = _RULES[fn] = numba.njit(error_model="numpy")(_with_compiled_helpers(fn))
     return jitted
+
+
+def _with_compiled_helpers(fn):
+    import types as pytypes
+
+    from .numba_cache import code_names
+
+    helpers = {name: fn.__globals__[name] for name in code_names(fn.__code__)
+               if isinstance(fn.__globals__.get(name), pytypes.FunctionType)}
+    if not helpers:
+        return fn
+    scope = dict(fn.__globals__)
+    scope.update({name: _rule(helper) for name, helper in helpers.items()})
+    copy = pytypes.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__qualname__, copy.__module__, copy.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+    return copy
 
 
 class NumbaBackend(NumpyBackend):
@@ -186,6 +221,7 @@ class NumbaBackend(NumpyBackend):
         if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
             raise InvalidArgumentError(f"chunk must be a positive int; got {chunk!r}")
         self.fused, self.chunk = fused, chunk
+        self._attempt_stats = []
 
     # -- device="cuda": the fused per-path kernel of .cuda_kernel (set per solve by initial_state) --------
     def initial_state(self, x0, n, event, dtype, device):
@@ -249,7 +285,16 @@ class NumbaBackend(NumpyBackend):
     def integrate_adaptive(self, solver, terms, x, plan, bm, aux_noise, progress, **options):
         if getattr(self, "cuda_device", None) is not None:
             raise BackendError('adaptive steps run on the CPU; device="cuda" runs fixed-step solves')
-        return super().integrate_adaptive(solver, terms, x, plan, bm, aux_noise, progress, **options)
+        self._attempt_stats = []  # (compile seconds, cache state) of each fused attempt built (per path: many)
+        result = super().integrate_adaptive(solver, terms, x, plan, bm, aux_noise, progress, **options)
+        built = self._attempt_stats
+        result.extra["fused"] = bool(built)
+        result.extra["compile_time"] = sum(b[0] for b in built) + sum(
+            c.compile_time for c in getattr(self, "_compiled", ()))
+        if built:
+            states = {b[1] for b in built}
+            result.extra["compile_cache"] = "off" if "off" in states else ("hit" if states == {"hit"} else "miss")
+        return result
 
     # -- the fused kernel -----------------------------------------------------
     def _fused_plan(self, solver, x, plan, bm):
@@ -271,24 +316,28 @@ class NumbaBackend(NumpyBackend):
                 return False
         return True
 
-    def _run_fused(self, solver, terms, x, plan, bm, _):
+    def _load_problem(self, terms, x, t0, bm, levy, kernel, signature, method, rule=None, attempt_rule=None,
+                      carries=False):
+        """The problem's generated module (:mod:`.numba_cache`) with ``kernel`` compiled to ``signature``.
+
+        Binds the user functions to the module's dispatchers and evaluates each once
+        on ``x`` (compiles it: a BackendError naming it; checks its shape). Returns
+        ``(module, compile_cache, compile_seconds)``; the functions' own compile
+        times are added by the caller (``_Compiled.compile_time``).
+        """
         from .numba_cache import cache_state, problem_module
-        from .numba_kernel import CHUNK_VALUES, GRID_CHUNK_VALUES, chunk_rows, step_type
-        from .numba_launch import FusedRun
 
         sde = self._sde
         n, d = x.shape
-        t0 = float(plan.times[0])
         noise = "none" if sde.is_ode else ("scalar" if sde.noise == "scalar" else sde.noise)
         m = bm.dim if bm is not None else 0
-        levy = solver.levy_area is not None
         started = time.perf_counter()
         drift = jit_user_function(sde.drift, "drift")
         diffusion = jit_user_function(sde.diffusion, "diffusion") if bm is not None else None
         py_functions = (sde.drift, sde.diffusion if bm is not None else None)
         for cache in (True, False):
-            module, state = problem_module(_rule(solver.fused_rule()), drift, diffusion, noise, d, m, levy,
-                                           py_functions=py_functions, cache=cache)
+            module, state = problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=py_functions,
+                                           cache=cache, attempt_rule=attempt_rule, carries=carries)
             terms.drift.fn.bind(module.call_drift)
             if bm is not None:
                 terms.diffusion.fn.bind(module.call_diffusion)
@@ -298,12 +347,12 @@ class NumbaBackend(NumpyBackend):
                 terms.drift(t0, x)
                 if bm is not None:
                     terms.diffusion(t0, x)
-                evaluated = time.perf_counter()  # (the functions' own compile times are added by integrate_fixed)
+                evaluated = time.perf_counter()
                 try:
-                    module.advance.compile(step_type(x.dtype))
+                    getattr(module, kernel).compile(signature)
                 except NumbaError as e:
-                    raise BackendError(f"Numba cannot compile method {solver.name!r} with these functions "
-                                       f'({_error_text(e)}); use backend="numpy"') from e
+                    raise KernelCompileError(f"Numba cannot compile method {method!r} with these functions "
+                                             f'({_error_text(e)}); use backend="numpy"') from e
                 break
             except ImportError:  # cached code whose functions' module this process cannot import: compile anew
                 if not cache:
@@ -311,16 +360,73 @@ class NumbaBackend(NumpyBackend):
                 for c in (terms.drift.fn, getattr(terms.diffusion, "fn", None)):
                     if isinstance(c, _Compiled):
                         c.jitted = None
-        step = module.advance
-        used = [module.call_drift, module.advance] + ([module.call_diffusion] if bm is not None else [])
+        used = [module.call_drift, getattr(module, kernel)] + ([module.call_diffusion] if bm is not None else [])
         compile_cache = "off" if state == "off" else cache_state(used)
+        return module, compile_cache, (prepared - started) + (time.perf_counter() - evaluated)
+
+    def _run_fused(self, solver, terms, x, plan, bm, _):
+        from .numba_kernel import CHUNK_VALUES, GRID_CHUNK_VALUES, chunk_rows, step_type
+        from .numba_launch import FusedRun
+
+        d = x.shape[1]
+        m = bm.dim if bm is not None else 0
+        levy = solver.levy_area is not None
+        module, compile_cache, compile_time = self._load_problem(
+            terms, x, float(plan.times[0]), bm, levy, "advance", step_type(x.dtype), solver.name,
+            rule=_rule(solver.fused_rule()))
         compiled = time.perf_counter()
         aligned = bm is None or bm.aligned_level(list(plan.times)) is not None
         rows = chunk_rows(d, m, self.chunk, CHUNK_VALUES if aligned else GRID_CHUNK_VALUES)
-        run = FusedRun(step, x, plan.times, plan.save, bm=bm, levy=levy, rows=rows)
+        run = FusedRun(module.advance, x, plan.times, plan.save, bm=bm, levy=levy, rows=rows)
         out = run.run()
         return IntegrateResult(plan.times[plan.save], out, plan.n_steps, plan.n_steps * solver.nfe_per_step,
                                {"fused": True, "fused_grid": run.mode, "launches": run.launches,
-                                "compile_time": (prepared - started) + (compiled - evaluated),
-                                "compile_cache": compile_cache,
+                                "compile_time": compile_time, "compile_cache": compile_cache,
                                 "kernel_time": time.perf_counter() - compiled})
+
+    # -- the fused adaptive attempt (sdekit.backends.numba_adaptive) -----------
+    def _fuses_attempt(self, solver, terms, x, bm):
+        """The method's pure error rule ``(rule, carries)`` when the fused attempt runs this solve, else None."""
+        from ..terms import ShapeChecked
+        from .numba_adaptive import FUSE_MIN_VALUES
+
+        if self.fused is False or getattr(self, "cuda_device", None) is not None or solver.n_aux:
+            return None
+        fused = solver.fused_attempt()
+        if fused is None or fused[0] is None or fused[0] in _UNFUSED:
+            return None
+        # float32: Numba computes float32 arrays times Python floats in float64, NumPy in float32; the
+        # generic attempt keeps NumPy's float32 numbers (and step sequence).
+        if x.dtype != np.float64:
+            return None
+        fns = (terms.drift,) if bm is None else (terms.drift, terms.diffusion)
+        # per-path parameters and event shapes other than (d,) reach the user functions through ShapeChecked only
+        if not all(isinstance(f, ShapeChecked) and f.flat and f.args is None and isinstance(f.fn, _Compiled)
+                   for f in fns):
+            return None
+        if self.fused is None and x.shape[0] * x.shape[1] < FUSE_MIN_VALUES:
+            return None
+        return fused
+
+    def adaptive_attempt(self, solver, terms, t0, x, bm):
+        generic = super().adaptive_attempt(solver, terms, t0, x, bm)
+        fused = self._fuses_attempt(solver, terms, x, bm)
+        if fused is None:
+            return generic
+        from .numba_adaptive import FusedAttempt, attempt_type
+        from .numba_kernel import CHUNK_VALUES, chunk_rows
+
+        rule, carries = fused
+        levy = solver.levy_area is not None
+        try:
+            module, compile_cache, compile_time = self._load_problem(
+                terms, x, float(t0), bm, levy, "attempt", attempt_type(), solver.name, attempt_rule=_rule(rule),
+                carries=carries)
+        except KernelCompileError:
+            # A rule Numba cannot compile (SRI's tableau loops): the generic attempt runs it, with the same
+            # numbers; not tried again in this process.
+            _UNFUSED.add(rule)
+            return generic
+        self._attempt_stats.append((compile_time, compile_cache))
+        rows = chunk_rows(x.shape[1], bm.dim if bm is not None else 0, self.chunk, CHUNK_VALUES)
+        return FusedAttempt(module.attempt, generic, carries=carries, levy=levy, rows=rows)

@@ -9,12 +9,13 @@ So sdekit writes, per problem, a small module into a cache directory whose
 * the user functions' code objects, constants, closure values, defaults and the
   globals they read (numbers, strings, NumPy arrays by content, modules by name,
   other functions and Numba dispatchers recursively);
-* the solver's rule (the same fingerprint), the noise type, ``d`` and ``m``,
-  whether the rule takes Lévy areas;
+* the solver's rule and its adaptive attempt rule (the same fingerprint), the
+  noise type, ``d`` and ``m``, whether the rule takes Lévy areas;
 * the versions of sdekit's kernel sources, Numba, NumPy and Python.
 
-The module's functions (``call_drift``, ``call_diffusion``, the flat wrappers and
-``advance``, the step the fused kernel calls) are compiled with ``cache=True``
+The module's functions (``call_drift``, ``call_diffusion``, the flat wrappers,
+``advance``, the step the fused kernel calls, and ``attempt``, the adaptive
+attempt of :mod:`.numba_adaptive`) are compiled with ``cache=True``
 after the problem's functions are set as its globals; a second process with the
 same problem loads the machine code instead of compiling it. A function whose
 fingerprint cannot be taken (an object sdekit cannot see into) compiles in memory,
@@ -46,7 +47,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-_SOURCES = ("numba_kernel.py", "numba_cache.py", "numba_math.py")
+_SOURCES = ("numba_kernel.py", "numba_cache.py", "numba_adaptive.py", "numba_math.py")
 
 
 def _kernel_version():
@@ -99,7 +100,7 @@ def _feed(h, obj, seen, depth):
         h.update(f"module-of:{obj.__module__}".encode())
         code = obj.__code__
         _feed_code(h, code)
-        for name in sorted(_names(code)):
+        for name in sorted(code_names(code)):
             if name in obj.__globals__:
                 h.update(f"global:{name}".encode())
                 if not _feed(h, obj.__globals__[name], seen, depth + 1):
@@ -133,11 +134,12 @@ def _feed_code(h, code):
             h.update(repr((type(c).__name__, c)).encode())
 
 
-def _names(code):
+def code_names(code):
+    """The global and attribute names ``code`` (and the code nested in it) reads."""
     out = set(code.co_names)
     for c in code.co_consts:
         if isinstance(c, pytypes.CodeType):
-            out |= _names(c)
+            out |= code_names(c)
     return out
 
 
@@ -176,12 +178,13 @@ import numba
 import numpy as np
 from numba.extending import register_jitable
 
+from sdekit.backends.numba_adaptive import chunk_norm
 from sdekit.backends.numba_kernel import copy_flat, diagonal_noise, general_noise
 from sdekit.brownian import LevyIncrement
 from sdekit.solvers.base import Terms
 
 D, M = {d}, {m}
-drift = diffusion = rule = None  # the problem's compiled functions, set by sdekit before anything compiles
+drift = diffusion = rule = attempt_rule = None  # the problem's compiled functions, set before anything compiles
 _JIT = dict(cache={cache}, nogil=True, error_model="numpy")
 
 
@@ -245,7 +248,26 @@ def no_noise(g, dw):
 @numba.njit(**_JIT)
 def advance(t, dt, x, dw, h):
     return copy_flat(x, rule({terms}, t, dt, {x_arg}, {dw_arg}, ()))
+
+
+@numba.njit(**_JIT)
+def attempt(t, dt, x, dw, h, carry, x_next, carry_next, rtol, atol):
+    {attempt_body}
 '''
+
+# The adaptive attempt's body: the rule with or without a carry (contract item 8 of sdekit.solvers.base).
+# The driver calls it through its C wrapper, which carries no exception: a raise returns -1 (numba_adaptive).
+_ATTEMPT_CARRY = '''try:
+        x1, err, c1 = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, (), {carry_arg})
+        copy_flat(carry_next, c1)
+        return chunk_norm(x, x1, err, x_next, rtol, atol)
+    except Exception:  # noqa: BLE001 - re-run by the generic attempt, where it surfaces as itself
+        return -1.0'''
+_ATTEMPT_PLAIN = '''try:
+        x1, err = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, ())
+        return chunk_norm(x, x1, err, x_next, rtol, atol)
+    except Exception:  # noqa: BLE001 - re-run by the generic attempt, where it surfaces as itself
+        return -1.0'''
 
 
 def _terms_source(noise, flat):
@@ -261,13 +283,16 @@ def _terms_source(noise, flat):
 _MODULES = {}
 
 
-def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), cache=True):
+def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), cache=True, attempt_rule=None,
+                   carries=False):
     """The module holding one problem's compiled functions (generated, imported; nothing compiled yet).
 
     ``rule``, ``drift`` and ``diffusion`` are Numba dispatchers (``rule`` may be
     None: the shared loop needs only ``call_drift`` / ``call_diffusion``);
-    ``py_functions`` are what to fingerprint (the user's original functions).
-    Returns ``(module, state)`` with ``state`` ``"cached"`` (on disk) or ``"off"``.
+    ``attempt_rule`` (a dispatcher or None) is the method's error rule for the
+    adaptive ``attempt``, taking a carry when ``carries``; ``py_functions`` are
+    what to fingerprint (the user's original functions). Returns ``(module,
+    state)`` with ``state`` ``"cached"`` (on disk) or ``"off"``.
     """
     global _VERSION
     flat = noise in ("none", "general") or d == m
@@ -275,8 +300,8 @@ def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), c
     dw = "dw.reshape(dw.size)" if flat else "dw"
     h = "h.reshape(h.size)" if flat else "h"
     dw_arg = f"LevyIncrement({dw}, {h})" if levy else dw
-    spec = (noise, int(d), int(m), bool(levy), flat)
-    ident = (rule, drift, diffusion, spec, bool(cache))
+    spec = (noise, int(d), int(m), bool(levy), flat, bool(carries))
+    ident = (rule, attempt_rule, drift, diffusion, spec, bool(cache))
     hit = _MODULES.get(ident)
     if hit is not None:
         return hit
@@ -285,10 +310,13 @@ def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), c
     if directory is not None:
         if _VERSION is None:
             _VERSION = _kernel_version()
-        key = fingerprint(_VERSION, repr(spec), rule, *py_functions)
+        key = fingerprint(_VERSION, repr(spec), rule, attempt_rule, *py_functions)
     cache = key is not None and all(_importable(f) for f in py_functions if f is not None)
-    source = _TEMPLATE.format(key=key or "none", d=int(d), m=max(int(m), 1), cache=cache,
-                              terms=_terms_source(noise, flat), x_arg=x_arg, dw_arg=dw_arg)
+    terms = _terms_source(noise, flat)
+    body = (_ATTEMPT_CARRY if carries else _ATTEMPT_PLAIN).format(
+        terms=terms, x_arg=x_arg, dw_arg=dw_arg, carry_arg="carry.reshape(carry.size)" if flat else "carry")
+    source = _TEMPLATE.format(key=key or "none", d=int(d), m=max(int(m), 1), cache=cache, terms=terms, x_arg=x_arg,
+                              dw_arg=dw_arg, attempt_body=body)
     if cache:
         name = f"sdekit_step_{key[:32]}"
         path = directory / f"{name}.py"
@@ -304,7 +332,7 @@ def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), c
         module = pytypes.ModuleType("sdekit_step_uncached")
         module.__file__ = None
         exec(compile(source, "<sdekit fused step>", "exec"), module.__dict__)
-    module.drift, module.diffusion, module.rule = drift, diffusion, rule
+    module.drift, module.diffusion, module.rule, module.attempt_rule = drift, diffusion, rule, attempt_rule
     if len(_MODULES) > 256:  # modules hold their functions: keep the cache bounded
         _MODULES.clear()
     result = _MODULES[ident] = (module, "cached" if cache else "off")

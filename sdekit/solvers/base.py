@@ -42,7 +42,10 @@ and every error message read the facts below instead of repeating them.
    of ``x``'s shape (a local error estimate of order ``error_order``): then
    ``sk.solve(..., adaptive=True)`` runs it with the generic PI controller of
    :mod:`sdekit.adaptive`. A rule with a first-same-as-last stage may define
-   ``initial_carry`` / ``adaptive_step`` (see :class:`~sdekit.solvers.Dopri5`).
+   ``initial_carry`` / ``adaptive_step`` (see :class:`~sdekit.solvers.Dopri5`),
+   and then its pure form ``attempt_rule(terms, t, dt, x, dw, aux, carry) ->
+   (x_next, err, carry_next)``: the Numba backend compiles the method's pure
+   error rule (:meth:`Solver.fused_attempt`) into one parallel call per attempt.
 9. **Carry (optional).** Multistep rules keep their history in a carry, not in
    globals: ``init_carry(terms, t, x) -> carry`` and
    ``step_carry(terms, t, dt, x, dw, aux, carry) -> (x_next, carry)``; the
@@ -150,6 +153,7 @@ class Solver:
     adaptive_default: ClassVar[bool] = False  # solve(adaptive=None) runs adaptively (dopri5)
     rule: ClassVar[Optional[Callable]] = None
     rule_with_error: ClassVar[Optional[Callable]] = None
+    attempt_rule: ClassVar[Optional[Callable]] = None  # FSAL rules: rule_with_error with a carry (item 8)
 
     def step(self, terms: Terms, t: float, dt: float, x: Any, dw: Any, aux: tuple) -> Any:
         rule = self.rule
@@ -197,6 +201,20 @@ class Solver:
         if type(self).step is not Solver.step or self.step_carry is not None:
             return None
         return self.rule
+
+    def fused_attempt(self):
+        """``(rule, carries)``: the pure error rule an adaptive attempt runs, for the Numba backend; or None.
+
+        ``carries``: the rule is ``attempt_rule`` (takes and returns a carry), else
+        ``rule_with_error``. None when the instance's own ``step_with_error`` /
+        ``adaptive_step`` is not that rule (the generic attempt then runs it).
+        """
+        cls = type(self)
+        if cls.adaptive_step is not Solver.adaptive_step:
+            return (self.attempt_rule, True) if self.attempt_rule is not None else None
+        if cls.step_with_error is not Solver.step_with_error or self.rule_with_error is None:
+            return None
+        return self.rule_with_error, False
 
     def __repr__(self):
         return f"{type(self).__name__}()"
