@@ -49,6 +49,19 @@ def test_args_on_every_backend_equal_numpy(backend):
     np.testing.assert_allclose(got, ref, rtol=1e-10)
 
 
+def test_args_on_a_large_numba_solve_run_on_the_shared_loop():
+    # A solve large enough for the fused kernel (or fused=True) with args= runs the compiled functions on the
+    # shared loop (the fused step calls drift(t, x) only) with NumPy's numbers, instead of failing to compile.
+    from sdekit.backends.numba_backend import NumbaBackend
+
+    mu = np.linspace(0.0, 1.0, 8)[:, None]
+    sde = sk.SDE(lambda t, x, a: -a * x, lambda t, x, a: 0.3 * x)
+    ref = sk.solve(sde, 1.0, (0.0, 1.0), n_steps=16, n_paths=8, seed=2, backend="numpy", args=mu)
+    got = sk.solve(sde, 1.0, (0.0, 1.0), n_steps=16, n_paths=8, seed=2, backend=NumbaBackend(fused=True), args=mu)
+    assert got.stats["fused"] is False
+    np.testing.assert_allclose(got.ys, ref.ys, rtol=1e-10)
+
+
 def test_args_with_adaptive_per_path_steps_slice_alike():
     from sdekit.adaptive import integrate_adaptive  # noqa: F401  (the per-path driver slices args per path)
 

@@ -18,7 +18,7 @@ for an ODE). On a grid aligned with the path's tree (a seed-only solve; a
 block; on any other grid (save times off the grid, other ``brownian=`` paths)
 it descends to each time's leaf, as :meth:`BrownianPath.value` does (Lévy areas
 off the tree run on the shared loop). Otherwise (predictor–corrector, other
-noise sources) the compiled user functions run on the shared loop of
+noise sources, ``args=``) the compiled user functions run on the shared loop of
 :mod:`sdekit.loop`, with the same numbers.
 
 Adaptive solves keep :mod:`sdekit.adaptive`'s driver; each attempt is one
@@ -272,7 +272,10 @@ class NumbaBackend(NumpyBackend):
             from .cuda_kernel import integrate_fixed_cuda
 
             return integrate_fixed_cuda(solver, terms, x, plan, bm, self.cuda_device)
-        fused = self._fused_plan(solver, x, plan, bm)
+        # args= (per-path parameters) reach the compiled functions on the shared loop; the fused step's
+        # generated module calls drift(t, x) only
+        fused = self._fused_plan(solver, x, plan, bm) and not any(
+            getattr(f, "args", None) is not None for f in (terms.drift, terms.diffusion))
         if not fused:
             result = super().integrate_fixed(solver, terms, x, plan, bm, aux_bm, progress)
             result.extra["fused"] = False
