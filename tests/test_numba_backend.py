@@ -367,27 +367,8 @@ print(json.dumps(dict(cache=sol.stats["compile_cache"], seconds=sol.stats["compi
 """
 
 
-def test_a_second_process_reuses_the_compiled_step(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, SDEKIT_CACHE_DIR=str(tmp_path))
-
-    def run(scale):
-        out = subprocess.run([sys.executable, "-c", _CACHE_CHILD.format(scale=scale)], capture_output=True,
-                             text=True, env=env, timeout=600)
-        assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    first, second = run(1.0), run(1.0)
-    assert first["cache"] == "miss" and second["cache"] == "hit"
-    assert second["seconds"] < 0.3 * first["seconds"]
-    assert second["mean"] == first["mean"]
-    # a global array the drift reads is part of the key: other values compile anew (never a stale step)
-    other = run(2.0)
-    assert other["cache"] == "miss" and other["mean"] != first["mean"]
+def test_a_second_process_reuses_the_compiled_step(cache_across_processes):
+    cache_across_processes(_CACHE_CHILD)
 
 
 def test_fingerprints_see_code_closures_and_globals():
