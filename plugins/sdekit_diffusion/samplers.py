@@ -51,6 +51,7 @@ from sdekit.errors import InvalidArgumentError, ShapeError
 from sdekit.solvers import PredictorCorrector, Solver
 from sdekit.solvers.predictor_corrector import Predicted
 from sdekit import philox
+from sdekit.validation import check_bool
 from sdekit.testing.problems import check_count, check_real
 from sdekit_scores import LangevinCorrector, as_score, probability_flow, reverse
 from sdekit_scores.analytic import marginal_parts
@@ -223,9 +224,7 @@ class AnnealedLangevin(Solver):
 
     def __init__(self, forward, score, T, step_size=0.1, n_inner=2, snr=None, contract=True):
         self.forward, self.score, self.T = forward, as_score(score), check_real("T", T)
-        if not isinstance(contract, (bool, np.bool_)):
-            raise InvalidArgumentError(f"contract must be a bool; got {contract!r}")
-        self.contract = bool(contract)
+        self.contract = check_bool("contract", contract)
         self.step_size = check_real("step_size", step_size, low=0.0, low_open=True)
         self.n_inner = check_count("n_inner", n_inner)
         self.langevin = None if snr is None else LangevinCorrector(self.score, snr, T=T, n_steps=1)

@@ -50,7 +50,8 @@ import numpy as np
 from numba import types
 from numba.core.types.function_type import WrapperAddressProtocol
 
-STATUS_RAISED = 2  # numba_kernel.STATUS_RAISED: a user function raised inside the kernel
+from .numba_kernel import STATUS_RAISED  # a user function raised inside the kernel
+
 # From this many state values (paths x dimension) an attempt runs in parallel: below, waking the
 # threads costs more than the chunks they would take (an attempt of 4096 values is ~50 us serially).
 PARALLEL_MIN_VALUES = 1 << 12
@@ -240,4 +241,5 @@ class FusedAttempt:
         return x_next, float(norms.max()), (c_out if self.carries else None)
 
 
-__all__ = ["FusedAttempt", "CompiledAddress", "chunk_norm", "attempt_type", "driver", "FUSE_MIN_VALUES", "PARALLEL_MIN_VALUES"]
+__all__ = ["FusedAttempt", "CompiledAddress", "chunk_norm", "attempt_type", "driver", "FUSE_MIN_VALUES",
+           "PARALLEL_MIN_VALUES"]

@@ -187,17 +187,22 @@ def _rule(fn):
 def _with_compiled_helpers(fn):
     import types as pytypes
 
-    from .numba_cache import code_names
+    from .numba_cache import code_names, with_scope
 
     helpers = {name: fn.__globals__[name] for name in code_names(fn.__code__)
                if isinstance(fn.__globals__.get(name), pytypes.FunctionType)}
     if not helpers:
         return fn
-    scope = dict(fn.__globals__)
-    scope.update({name: _rule(helper) for name, helper in helpers.items()})
-    copy = pytypes.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
-    copy.__qualname__, copy.__module__, copy.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
-    return copy
+    return with_scope(fn, {**fn.__globals__, **{name: _rule(helper) for name, helper in helpers.items()}})
+
+
+def _user_functions(terms, bm):
+    return (terms.drift,) if bm is None else (terms.drift, terms.diffusion)
+
+
+def _takes_args(terms, bm):
+    """Whether the user's functions receive ``args=`` (the generated problem module calls them as ``(t, x)``)."""
+    return any(getattr(f, "args", None) is not None for f in _user_functions(terms, bm))
 
 
 class NumbaBackend(NumpyBackend):
@@ -272,10 +277,7 @@ class NumbaBackend(NumpyBackend):
             from .cuda_kernel import integrate_fixed_cuda
 
             return integrate_fixed_cuda(solver, terms, x, plan, bm, self.cuda_device)
-        # args= (per-path parameters) reach the compiled functions on the shared loop; the fused step's
-        # generated module calls drift(t, x) only
-        fused = self._fused_plan(solver, x, plan, bm) and not any(
-            getattr(f, "args", None) is not None for f in (terms.drift, terms.diffusion))
+        fused = self._fused_plan(solver, terms, x, plan, bm)
         if not fused:
             result = super().integrate_fixed(solver, terms, x, plan, bm, aux_bm, progress)
             result.extra["fused"] = False
@@ -300,9 +302,11 @@ class NumbaBackend(NumpyBackend):
         return result
 
     # -- the fused kernel -----------------------------------------------------
-    def _fused_plan(self, solver, x, plan, bm):
+    def _fused_plan(self, solver, terms, x, plan, bm):
         """True when the fused kernel runs this solve (else the shared loop does, with the same numbers)."""
         if self.fused is False or solver.n_aux or solver.fused_rule() is None:
+            return False
+        if _takes_args(terms, bm):  # the generated module calls drift(t, x): args= runs on the shared loop
             return False
         if x.dtype not in (np.float64, np.float32):
             return False
@@ -402,10 +406,9 @@ class NumbaBackend(NumpyBackend):
         # generic attempt keeps NumPy's float32 numbers (and step sequence).
         if x.dtype != np.float64:
             return None
-        fns = (terms.drift,) if bm is None else (terms.drift, terms.diffusion)
         # per-path parameters and event shapes other than (d,) reach the user functions through ShapeChecked only
-        if not all(isinstance(f, ShapeChecked) and f.flat and f.args is None and isinstance(f.fn, _Compiled)
-                   for f in fns):
+        if _takes_args(terms, bm) or not all(isinstance(f, ShapeChecked) and f.flat and isinstance(f.fn, _Compiled)
+                                             for f in _user_functions(terms, bm)):
             return None
         if self.fused is None and x.shape[0] * x.shape[1] < FUSE_MIN_VALUES:
             return None

@@ -143,6 +143,21 @@ def code_names(code):
     return out
 
 
+def with_scope(fn, scope=None, closure=None):
+    """A copy of the Python function ``fn`` reading ``scope`` as its globals and ``closure`` as its cells.
+
+    (``None``: ``fn``'s own.) Name, qualified name, module, defaults and docstring
+    are kept, so messages and fingerprints read as ``fn``'s; ``fn`` is not modified.
+    Used to compile a function with some of what it reads replaced (its helpers
+    compiled, NumPy's ``sin``/``cos`` vectorised).
+    """
+    out = pytypes.FunctionType(fn.__code__, fn.__globals__ if scope is None else scope, fn.__name__,
+                               fn.__defaults__, fn.__closure__ if closure is None else closure)
+    out.__kwdefaults__ = fn.__kwdefaults__
+    out.__qualname__, out.__module__, out.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+    return out
+
+
 def fingerprint(*objs):
     """A hex digest of what the machine code compiled from ``objs`` depends on, or None (not cacheable)."""
     h = hashlib.sha256()
@@ -257,14 +272,8 @@ def attempt(t, dt, x, dw, h, carry, x_next, carry_next, rtol, atol):
 
 # The adaptive attempt's body: the rule with or without a carry (contract item 8 of sdekit.solvers.base).
 # The driver calls it through its C wrapper, which carries no exception: a raise returns -1 (numba_adaptive).
-_ATTEMPT_CARRY = '''try:
-        x1, err, c1 = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, (), {carry_arg})
-        copy_flat(carry_next, c1)
-        return chunk_norm(x, x1, err, x_next, rtol, atol)
-    except Exception:  # noqa: BLE001 - re-run by the generic attempt, where it surfaces as itself
-        return -1.0'''
-_ATTEMPT_PLAIN = '''try:
-        x1, err = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, ())
+_ATTEMPT = '''try:
+        {results} = attempt_rule({terms}, t, dt, {x_arg}, {dw_arg}, (){carry_arg}){carry_copy}
         return chunk_norm(x, x1, err, x_next, rtol, atol)
     except Exception:  # noqa: BLE001 - re-run by the generic attempt, where it surfaces as itself
         return -1.0'''
@@ -313,8 +322,9 @@ def problem_module(rule, drift, diffusion, noise, d, m, levy, py_functions=(), c
         key = fingerprint(_VERSION, repr(spec), rule, attempt_rule, *py_functions)
     cache = key is not None and all(_importable(f) for f in py_functions if f is not None)
     terms = _terms_source(noise, flat)
-    body = (_ATTEMPT_CARRY if carries else _ATTEMPT_PLAIN).format(
-        terms=terms, x_arg=x_arg, dw_arg=dw_arg, carry_arg="carry.reshape(carry.size)" if flat else "carry")
+    body = _ATTEMPT.format(terms=terms, x_arg=x_arg, dw_arg=dw_arg, results="x1, err, c1" if carries else "x1, err",
+                           carry_arg=(", carry.reshape(carry.size)" if flat else ", carry") if carries else "",
+                           carry_copy="\n        copy_flat(carry_next, c1)" if carries else "")
     source = _TEMPLATE.format(key=key or "none", d=int(d), m=max(int(m), 1), cache=cache, terms=terms, x_arg=x_arg,
                               dw_arg=dw_arg, attempt_body=body)
     if cache:

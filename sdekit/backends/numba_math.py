@@ -194,10 +194,10 @@ def with_fast_math(fn):
     """
     if isinstance(fn, numba.core.dispatcher.Dispatcher) or not isinstance(fn, pytypes.FunctionType):
         return fn
-    code = fn.__code__
-    names = set(code.co_names)
+    from .numba_cache import code_names, with_scope
+
     new_globals = None
-    for name in names:
+    for name in code_names(fn.__code__):  # (nested code too: a lambda inside fn reads fn's globals)
         if name in fn.__globals__:
             rep = _replacement(fn.__globals__[name])
             if rep is not None:
@@ -217,9 +217,4 @@ def with_fast_math(fn):
             cells.append(cell)
     if new_globals is None and not changed:
         return fn
-    out = pytypes.FunctionType(code, fn.__globals__ if new_globals is None else new_globals, fn.__name__,
-                               fn.__defaults__, tuple(cells) if fn.__closure__ else None)
-    out.__kwdefaults__ = fn.__kwdefaults__
-    out.__qualname__, out.__module__, out.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
-    out.__wrapped_fast_math__ = fn
-    return out
+    return with_scope(fn, new_globals, tuple(cells) if changed else None)
