@@ -8,7 +8,8 @@ r"""sdekit_diffusion: score-based diffusion as one application of sdekit (plugin
   ``annealed_langevin`` — each ``sdekit.solve`` on a reversed SDE / probability-flow ODE — and the
   data-prediction samplers ``ddim``, ``dpm_solver``, ``dpm_solver_sde``, ``edm``, ``unipc`` —
   each ``sdekit.solve`` on :func:`logsnr_problem`; grids from :func:`time_grid` (``uniform``,
-  ``karras``, ``logsnr``), budgets from :func:`sampling_plan`;
+  ``karras``, ``logsnr``) or fitted to the model on a pilot batch (:func:`fit_times`), budgets
+  from :func:`sampling_plan`;
 * likelihoods (need torch, loaded on first use): :func:`log_likelihood`,
   :func:`bits_per_dim`, :func:`dequantize`.
 
@@ -27,6 +28,7 @@ from .ddim import DDIM
 from .dpm_solver import DPMSolver
 from .dpm_solver_sde import DPMSolverSDE
 from .edm import EDMHeun
+from .fitted import FittedTimes, fit_times
 from .logsnr import logsnr_problem
 from .samplers import METHODS, Ancestral, AnnealedLangevin, ReverseDiffusionPC, sample
 from .schedules import SCHEDULES, Grid, time_grid
@@ -37,7 +39,7 @@ from .unipc import UniPC
 _TORCH_PARTS = {"log_likelihood": "likelihood", "bits_per_dim": "likelihood", "dequantize": "likelihood"}
 
 __all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "EDMSDE", "DiscreteVPSDE", "LinearSDE", "gaussian_transition",
-           "sample", "sampling_plan", "SamplingPlan", "DEFAULT_SCHEDULE", "time_grid", "Grid", "SCHEDULES",
+           "sample", "sampling_plan", "fit_times", "FittedTimes", "SamplingPlan", "DEFAULT_SCHEDULE", "time_grid", "Grid", "SCHEDULES",
            "logsnr_problem", "DDIM", "DPMSolver", "DPMSolverSDE", "EDMHeun", "UniPC", "Ancestral",
            "AnnealedLangevin", "ReverseDiffusionPC", "METHODS", "demo_sections"]
 if torch_installed():

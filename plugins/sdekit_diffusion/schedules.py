@@ -83,7 +83,9 @@ def time_grid(forward, n_steps, schedule="uniform", *, t_start=None, t_end=1e-3,
 
 
 def grid_from_times(forward, times) -> Grid:
-    """An explicit grid: ``times`` a strictly decreasing array of forward times (at least two)."""
+    """An explicit grid: ``times`` a strictly decreasing array of forward times (at least two), or a grid
+    object with a ``times`` attribute (:class:`Grid`, :class:`~sdekit_diffusion.fitted.FittedTimes`)."""
+    times = getattr(times, "times", times)
     try:
         ts = np.asarray(times, dtype=np.float64).reshape(-1).copy()
     except (TypeError, ValueError):

@@ -165,3 +165,16 @@ def test_the_pretrained_page_recipe_from_a_checkpoint_directory(tmp_path):
                    method="dpm_solver", nfe=10, seed=0)
     images = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8
+
+
+def test_fit_times_on_image_states_with_a_float32_net():
+    """skd.fit_times on (n, 3, 8, 8) states with a float32 conv net: the model stays in float32, the grid is
+    a budget-exact one that sample takes back, and the pilot's distance to the teacher does not grow."""
+    vp = skd.VPSDE()
+    net = ConvEps()
+    score = sks.from_epsilon(net, vp, time="batch")
+    fit = skd.fit_times(vp, score, SHAPE, method="dpm_solver", nfe=6, pilot=8, maxiter=3, teacher_steps=60)
+    assert fit.error <= fit.start_error and np.all(np.diff(fit.times) < 0) and fit.times.size == 6
+    assert all(s[:2] == (torch.float32, torch.float32) for s in net.seen)
+    sol = skd.sample(vp, score, N, SHAPE, method="dpm_solver", times=fit, seed=1, return_solution=True)
+    assert tuple(sol.samples.shape) == (N, *SHAPE) and sol.stats["nfe"] == 6
