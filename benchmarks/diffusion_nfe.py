@@ -18,14 +18,16 @@ Every sdekit sampler (``skd.sample``) on the VP process (β 0.1 → 20, eps 1e-3
 (uniform, karras, logsnr) at budgets of 10, 20, 35, 50, 100 NFE (1000 on each sampler's default
 schedule); every deterministic one also on the grid ``skd.fit_times`` fits for it at 10, 20 and 35 NFE
 (schedule "fitted": 512 pilot draws of seed 1000, evaluated on the draws of seed 1; the fit's time and
-pilot evaluations are in the JSON rows), and, when k-diffusion is importable (``pip install --no-deps k-diffusion torchdiffeq``; only
-its ``sampling.py`` is loaded, see ``diffusion_kdiffusion.py``), its samplers in the same run on the same
-σ grids, both with the usual final ``σ = 0`` (denoising) step and without it. Budgets a sampler cannot
-spend exactly get the largest it can below. A divergence check runs every sdekit sampler at 10 NFE with
+pilot evaluations are in the JSON rows), and, when k-diffusion is importable
+(``pip install --no-deps k-diffusion torchdiffeq``; only its ``sampling.py`` is loaded, see
+``diffusion_kdiffusion.py``), its samplers in the same run on the same σ grids, both with the usual
+final ``σ = 0`` (denoising) step and without it. Budgets a sampler cannot spend exactly get the
+largest it can below. A divergence check runs every sdekit sampler at 10 NFE with
 the karras and logsnr schedules on VE (σ 0.01 → 50) and EDM (σ 0.002 → 80).
 
     .venv/bin/python benchmarks/diffusion_nfe.py            # full run (~1 h on 2 shared cores)
     .venv/bin/python benchmarks/diffusion_nfe.py --smoke    # seconds: tiny sizes, for the test suite
+    .venv/bin/python benchmarks/diffusion_nfe.py --acceptance-only   # re-evaluate the saved JSON
     .venv/bin/python benchmarks/diffusion_nfe.py --only mix16 --nfe 10,20
     .venv/bin/python benchmarks/diffusion_nfe.py --only mix16 --n-mix 5000 --samplers "dpm_solver (2M);unipc (2)" \
         --kd-samplers "kd lms" --big-samplers "unipc (2)"     # subsets: labels ';'-separated
@@ -51,7 +53,7 @@ import sdekit_diffusion as skd
 import sdekit_scores as sks
 from sdekit.errors import InvalidArgumentError
 from sdekit.testing import mmd, sliced_wasserstein
-from sdekit_diffusion.quality import affine_w2, moment_w2, per_mode_w2
+from sdekit_diffusion.quality import affine_w2, ddim_gaussian_bound, moment_w2, per_mode_w2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -191,15 +193,17 @@ def fit_grid(forward, law, label, budget, pilot_seed=PILOT_SEED):
     """``skd.fit_times`` for a deterministic sampler at the largest budget <= ``budget`` a grid can spend exactly."""
     method, opts, _ = SAMPLERS[label]
     b = spendable(method, budget, opts)
-    while b is not None and b > 0:
-        try:
-            t0 = time.perf_counter()
-            fit = skd.fit_times(forward, law.perturbed(forward), law.d, method=method, nfe=b, seed=pilot_seed,
-                                pilot=FIT_PILOT, backend="numpy", **opts)
-            return fit, time.perf_counter() - t0
-        except InvalidArgumentError:  # edm's odd budgets end with an Euler step, which a grid cannot say
-            b = spendable(method, b - 1, opts)
-    return None, 0.0
+    fd = opts.get("final_denoise")
+    # edm's budgets that end with an Euler step cannot be said as a grid of times: the next budget down
+    while b is not None and method == "edm" and skd.sampling_plan(forward, method, nfe=b, final_denoise=fd).edm_last \
+            != "heun":
+        b = spendable(method, b - 1, opts)
+    if b is None:
+        return None, 0.0
+    t0 = time.perf_counter()
+    fit = skd.fit_times(forward, law.perturbed(forward), law.d, method=method, nfe=b, seed=pilot_seed,
+                        pilot=FIT_PILOT, backend="numpy", **opts)
+    return fit, time.perf_counter() - t0
 
 
 def run_sdekit(forward, law, metrics, label, schedule, budget, n, seed=1):
@@ -477,8 +481,8 @@ def acceptance(results):
             b = min(cand, key=lambda r: r["w2"])
             note = ""
             if label_prefix == "ddim":
-                for fd in (True, False):
-                    lb = ddim_gaussian_bound(gauss16(), skd.VPSDE(), budget, fd)
+                for fd in (True, False):  # sdekit_diffusion.quality.ddim_gaussian_bound: the proof is there
+                    lb = ddim_gaussian_bound(gauss16().cov, skd.VPSDE(), budget, final_denoise=fd)
                     note += (f"; no grid can do better than {lb:.4f} "
                              f"({'with' if fd else 'without'} the final denoise)")
             out.append((f"gauss16: {label_prefix} @{budget}: {b['sampler']} [{b['schedule']}] {b['w2']:.4f} <= {what} "
@@ -499,33 +503,22 @@ def acceptance(results):
     return out
 
 
-def ddim_gaussian_bound(law, forward, nfe, final_denoise=True, eps=1e-3):
-    r"""A lower bound on DDIM's (η = 0) Gaussian W2 on ``law`` at ``nfe`` evaluations, over every possible grid.
-
-    On a Gaussian with covariance eigenvalue ``c`` DDIM is diagonal in the eigenbasis, and one step from
-    σ to σ' multiplies the centred scaled state by :math:`(c + σσ')/(c + σ^2) = \cos(θ - θ')\,
-    \sqrt{(c + σ'^2)/(c + σ^2)}` with :math:`θ = \arctan(σ/\sqrt c)` (Cauchy–Schwarz: never above the
-    exact flow's ratio). Over a run the square roots telescope and the cosines multiply; since
-    :math:`\log\cos` is concave, :math:`\prod_i \cos Δθ_i \le \cos(Θ/N)^N` for any ``N`` angle steps
-    spanning Θ (Jensen), equality for equal angles. The final denoise is one more step, to θ = 0.
-    So the output's std along ``c`` is at most :math:`f\sqrt c` with the ``f`` below, the data's
-    is :math:`\sqrt c`, and :math:`W_2 \ge (\sum_c c\,(1 - f_c)^2)^{1/2}` (the Bures term of commuting
-    covariances; the mean error only adds). Tested against the sampler in ``tests/test_fitted_times.py``.
-    """
-    from sdekit_diffusion.logsnr import scalar_marginal
-
-    c = np.linalg.eigvalsh(law.cov)
-    T = float(forward.T)
-    m_T, s_T, _ = scalar_marginal(forward, T)
-    m_e, s_e, _ = scalar_marginal(forward, eps)
-    s0, sN = s_T / m_T, s_e / m_e
-    a = forward.prior_std / (m_T * np.sqrt(c + s0 ** 2))  # the prior's scaled std over the exact marginal's
-    th0, thN = np.arctan(s0 / np.sqrt(c)), np.arctan(sN / np.sqrt(c))
-    if final_denoise:
-        f = a * np.cos(th0 / nfe) ** nfe  # nfe - 1 steps to σ_N, then the denoise: nfe angle steps from θ0 to 0
-    else:
-        f = a * m_e * np.sqrt(1 + sN ** 2 / c) * np.cos((th0 - thN) / nfe) ** nfe
-    return float(np.sqrt(np.sum(c * np.clip(1 - f, 0, None) ** 2)))
+def reevaluate(path, out_dir):
+    """The acceptance lines, tables and plots of a saved run, recomputed from its rows (no sampler runs)."""
+    with open(path) as fh:
+        results = json.load(fh)
+    for name in ("gauss16", "mix2", "mix16"):
+        if name in results:
+            print(table(results[name], results[name]["nfes"]), "\n")
+            plot(results[name], os.path.join(out_dir, f"diffusion_nfe_{name}.png"), results[name]["nfes"])
+    checks = acceptance(results)
+    results["acceptance"] = [{"claim": c, "value": v, "ok": ok} for c, v, ok in checks]
+    print("## Acceptance (issue 14)\n")
+    for c, _, ok in checks:
+        print(f"- [{'x' if ok else ' '}] {c}")
+    with open(path, "w") as fh:
+        json.dump(results, fh, indent=1, default=float)
+    return results
 
 
 def _known(label, table):
@@ -543,6 +536,8 @@ def main(argv=None):
     ap.add_argument("--n-mix", type=int, default=20_000)
     ap.add_argument("--no-kdiffusion", action="store_true")
     ap.add_argument("--no-fit", action="store_true", help="skip the grids fitted by skd.fit_times")
+    ap.add_argument("--acceptance-only", action="store_true",
+                    help="re-evaluate the acceptance lines (and tables, plots) on the saved JSON; runs no sampler")
     ap.add_argument("--samplers", default=None, help="';'-separated sdekit sampler labels (default: all)")
     ap.add_argument("--kd-samplers", default=None, help="';'-separated k-diffusion sampler labels (default: all)")
     ap.add_argument("--big-samplers", default=None,
@@ -565,6 +560,8 @@ def main(argv=None):
         n_gauss, n_mix, n_div = 1000, 500, 200
         if args.only == ap.get_default("only"):
             only = ["gauss16", "mix2", "divergence"]
+    if args.acceptance_only:
+        return reevaluate(args.json, args.out)
     kd = None if args.no_kdiffusion else load_kdiffusion()
     print(f"# Diffusion samplers vs NFE ({platform.machine()}, {os.cpu_count()} cores, load {load_avg()}; "
           f"k-diffusion {'loaded' if kd is not None else 'not importable'})\n", flush=True)

@@ -39,7 +39,8 @@ from .unipc import UniPC
 _TORCH_PARTS = {"log_likelihood": "likelihood", "bits_per_dim": "likelihood", "dequantize": "likelihood"}
 
 __all__ = ["VESDE", "VPSDE", "SubVPSDE", "OUSDE", "EDMSDE", "DiscreteVPSDE", "LinearSDE", "gaussian_transition",
-           "sample", "sampling_plan", "fit_times", "FittedTimes", "SamplingPlan", "DEFAULT_SCHEDULE", "time_grid", "Grid", "SCHEDULES",
+           "sample", "sampling_plan", "fit_times", "FittedTimes",
+           "SamplingPlan", "DEFAULT_SCHEDULE", "time_grid", "Grid", "SCHEDULES",
            "logsnr_problem", "DDIM", "DPMSolver", "DPMSolverSDE", "EDMHeun", "UniPC", "Ancestral",
            "AnnealedLangevin", "ReverseDiffusionPC", "METHODS", "demo_sections"]
 if torch_installed():

@@ -122,6 +122,8 @@ def sampling_plan(forward, method="euler_maruyama", *, n_steps=None, nfe=None, s
     papers end at σ = 0, False for the others.
     """
     name = method_name(method)
+    if final_denoise is None:  # a fitted grid (skd.fit_times) says whether it was fitted with the final denoise
+        final_denoise = getattr(times, "final_denoise", None)
     if final_denoise is None:
         final_denoise = name in LOGSNR_METHODS
     elif not isinstance(final_denoise, (bool, np.bool_)):

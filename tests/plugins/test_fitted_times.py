@@ -13,6 +13,7 @@ import pytest
 import sdekit_diffusion as skd
 import sdekit_scores as sks
 from sdekit.errors import IncompatibleMethodError, InvalidArgumentError
+from sdekit_diffusion import quality
 from sdekit_diffusion.logsnr import scalar_marginal
 
 
@@ -39,18 +40,40 @@ def test_ddim_is_the_closed_form_map_on_any_grid(forward):
     np.testing.assert_allclose(x, ddim_map(forward, c, mu, times, x_T), rtol=1e-10, atol=1e-12)
 
 
-def test_ddim_never_beats_equal_angles():
-    """The per-step factor is cos(Δθ) times a telescoping root, θ = arctan(σ/√c): equal angles are the best grid."""
-    vp, c = skd.VPSDE(), 0.01
-    rng = np.random.default_rng(1)
-    th0 = math.atan(skd.logsnr.scaled_sigma(vp, 1.0) / math.sqrt(c))
-    best = math.cos(th0 / 6) ** 6  # 5 steps and the denoise: 6 angle steps from th0 down to 0
-    m_T = scalar_marginal(vp, 1.0)[0]
-    a = vp.prior_std / (m_T * math.sqrt(c + skd.logsnr.scaled_sigma(vp, 1.0) ** 2))
-    for _ in range(20):
-        times = np.concatenate([[1.0], np.sort(rng.uniform(1e-3, 1.0, 4))[::-1], [1e-3]])
-        gain = ddim_map(vp, c, 0.0, times, np.array([1.0]))[0] / math.sqrt(c)
-        assert gain <= a * best * (1 + 1e-12)
+def ddim_output_law(forward, times, d, final_denoise, law):
+    """DDIM's exact output law on ``times``: the affine map read off the sampler at 0 and the unit vectors."""
+    x_T = np.vstack([np.zeros(d), np.eye(d)]) * forward.prior_std
+    x = skd.sample(forward, law.perturbed(forward), d + 1, d, method="ddim", times=times, x_T=x_T,
+                   final_denoise=final_denoise, backend="numpy")
+    b, A = x[0], (x[1:] - x[0]).T / forward.prior_std
+    return b, forward.prior_std ** 2 * A @ A.T
+
+
+@pytest.mark.parametrize("final_denoise", [True, False])
+@pytest.mark.parametrize("forward", [skd.VPSDE(), skd.EDMSDE()], ids=["vp", "edm"])
+def test_no_ddim_grid_beats_the_bound_and_equal_angles_attain_it(forward, final_denoise):
+    """quality.ddim_gaussian_bound against the sampler: every random grid of the budget is at least the bound
+    (3-D data, spread 0.01 to 4), and on 1-D centred data the equal-angle grid attains it to rounding."""
+    eps = getattr(forward, "t_min", 1e-3)
+    rng = np.random.default_rng(2)
+    q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    law = sks.Gaussian([0.5, -1.0, 0.2], (q * np.array([0.01, 0.3, 4.0])) @ q.T)
+    nfe = 6
+    steps = nfe - int(final_denoise)
+    bound = quality.ddim_gaussian_bound(law.cov, forward, nfe, final_denoise=final_denoise, eps=eps)
+    for _ in range(15):
+        times = np.concatenate([[forward.T], np.sort(rng.uniform(eps, forward.T, steps - 1))[::-1], [eps]])
+        b, cov = ddim_output_law(forward, times, 3, final_denoise, law)
+        assert quality.gaussian_w2(b, cov, law.mean, law.cov) >= bound * (1 - 1e-12)
+    c = 0.04
+    one = sks.Gaussian([0.0], [[c]])
+    th0, thN = (math.atan(skd.logsnr.scaled_sigma(forward, t) / math.sqrt(c)) for t in (forward.T, eps))
+    th = np.linspace(th0, thN, steps + 1)
+    times = [forward.T] + [skd.logsnr.time_at(forward, math.sqrt(c) * math.tan(v)) for v in th[1:-1]] + [eps]
+    b, cov = ddim_output_law(forward, np.array(times), 1, final_denoise, one)
+    w2 = quality.gaussian_w2(b, cov, [0.0], [[c]])
+    np.testing.assert_allclose(w2, quality.ddim_gaussian_bound([[c]], forward, nfe, final_denoise=final_denoise,
+                                                                eps=eps), rtol=1e-8)
 
 
 def fresh_errors(forward, score, method, times, n, seed, **opts):
@@ -99,7 +122,7 @@ def test_the_fit_finds_ddims_best_grid_on_a_gaussian():
     assert abs(gain - optimum) < 1e-4 * optimum
 
 
-def test_torch_scores_fit_the_same_grid(two_modes):
+def test_torch_scores_fit_the_same_grid():
     torch = pytest.importorskip("torch")
     vp = skd.VPSDE()
     mix = sks.GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.09, 0.04])
@@ -134,11 +157,61 @@ def test_stochastic_or_adaptive_samplers_are_refused(two_modes, method, opts, ma
     ({"times": [1.0, 0.5, 1e-3]}, "times"),
     ({"x_T": np.zeros((4, 1))}, "x_T"),
     ({"eps": 0.0, "final_denoise": False}, "positive noise level"),
+    ({"nfe": None}, "nfe= or n_steps="),
+    ({"t_start": 0.5}, "t_start"),
+    ({"progress": "yes"}, "progress"),
+    ({"orderr": 2}, "orderr"),
+    ({"order": 5}, "order"),
 ])
 def test_bad_arguments_name_themselves(two_modes, kw, match):
     vp, score = two_modes
+    kw = {"pilot": 16, "nfe": 6, **kw}
     with pytest.raises(InvalidArgumentError, match=match):
-        skd.fit_times(vp, score, 1, method="unipc", nfe=6, pilot=kw.pop("pilot", 16), **kw)
+        skd.fit_times(vp, score, 1, method="unipc", **kw)
+
+
+def test_unknown_options_are_refused_before_the_teacher_runs(two_modes):
+    vp, score = two_modes
+    calls = []
+    counted = lambda t, x: calls.append(1) or score(t, x)  # noqa: E731
+    with pytest.raises(InvalidArgumentError, match="orderr"):
+        skd.fit_times(vp, counted, 1, method="unipc", nfe=6, pilot=4, orderr=2)
+    assert len(calls) == 0
+
+
+def test_a_forward_process_without_marginals_is_refused(two_modes):
+    _, score = two_modes
+
+    class Bare:
+        T = 1.0
+
+        def prior_sample(self, n, d, seed=0):
+            return np.zeros((n, d))
+
+    with pytest.raises(IncompatibleMethodError, match="marginals"):
+        skd.fit_times(Bare(), score, 1, method="unipc", nfe=6)
+
+
+def test_a_probe_grid_that_blows_up_is_a_penalty_not_an_abort(two_modes):
+    """A score that is non-finite on one call (the solve raises NonFiniteError there) costs that probe, not the fit."""
+    vp, score = two_modes
+    state = {"calls": 0}
+
+    def flaky(t, x):
+        state["calls"] += 1
+        out = score(t, x)
+        return out * np.inf if state["calls"] == 700 else out  # a call inside the optimisation's probes
+
+    fit = skd.fit_times(vp, flaky, 1, method="dpm_solver", nfe=6, pilot=32, maxiter=10)
+    assert state["calls"] > 700 and np.all(np.diff(fit.times) < 0) and fit.error < fit.start_error
+
+
+def test_a_fit_without_the_final_denoise_is_sampled_without_it(two_modes):
+    vp, score = two_modes
+    fit = skd.fit_times(vp, score, 1, method="unipc", nfe=6, final_denoise=False, pilot=16, maxiter=3)
+    assert fit.method == "unipc" and fit.final_denoise is False and fit.times.size == 7
+    sol = skd.sample(vp, score, 8, 1, method="unipc", times=fit, return_solution=True)
+    assert sol.stats["nfe"] == 6
 
 
 def test_edms_euler_ended_budgets_say_which_budget_to_use(two_modes):

@@ -174,7 +174,7 @@ def test_fit_times_on_image_states_with_a_float32_net():
     net = ConvEps()
     score = sks.from_epsilon(net, vp, time="batch")
     fit = skd.fit_times(vp, score, SHAPE, method="dpm_solver", nfe=6, pilot=8, maxiter=3, teacher_steps=60)
-    assert fit.error <= fit.start_error and np.all(np.diff(fit.times) < 0) and fit.times.size == 6
+    assert fit.error < 0.5 * fit.start_error and np.all(np.diff(fit.times) < 0) and fit.times.size == 6
     assert all(s[:2] == (torch.float32, torch.float32) for s in net.seen)
     sol = skd.sample(vp, score, N, SHAPE, method="dpm_solver", times=fit, seed=1, return_solution=True)
     assert tuple(sol.samples.shape) == (N, *SHAPE) and sol.stats["nfe"] == 6
