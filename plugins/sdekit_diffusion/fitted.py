@@ -60,7 +60,9 @@ from sdekit.validation import check_bool
 from sdekit_scores import _arrays as AL
 
 from .budget import method_name, sampling_plan
-from .logsnr import scaled_sigma, time_at
+from .logsnr import time_at
+from .samplers import sample
+from .schedules import grid_from_times
 
 #: method -> None (always deterministic) or (option, the values that make it deterministic, the
 #: option's default, what to say): a grid can only be fitted pathwise for those; read by
@@ -190,8 +192,8 @@ def fit_times(forward, score, shape, *, method="unipc", nfe=None, n_steps=None, 
     def run(meth, times=None, **kw):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the probe grids that fail
-            sol = _sample(forward, score, pilot, shape, method=meth, times=times, return_solution=True,
-                          **common, **kw)
+            sol = sample(forward, score, pilot, shape, method=meth, times=times, return_solution=True,
+                         **common, **kw)
         spent.nfe += int(sol.stats["nfe"])
         spent.runs += 1
         return sol.samples
@@ -237,14 +239,8 @@ def fit_times(forward, score, shape, *, method="unipc", nfe=None, n_steps=None, 
                        callback=lambda *_: bar.update(1))
     u, best = (res.x, float(res.fun)) if res.fun < start else (u0, start)
     times = times_of(u)
-    return FittedTimes(times, np.array([scaled_sigma(forward, t) for t in times]), math.exp(start / 2),
+    return FittedTimes(times, grid_from_times(forward, times).sigmas, math.exp(start / 2),
                        math.exp(best / 2), spent.nfe, spent.runs, name, plan.final_denoise)
-
-
-def _sample(*args, **kwargs):
-    from .samplers import sample  # samplers imports this module's siblings; import at call time
-
-    return sample(*args, **kwargs)
 
 
 __all__ = ["fit_times", "FittedTimes", "DETERMINISTIC"]
